@@ -1,0 +1,30 @@
+/* Test support shared by every module's tests (not linked into the engine): an allocator that
+ * fails on demand and counts what is live, for the OOM sweeps of STYLE.md section 14. */
+#ifndef TK_TESTS_SUPPORT_TK_TEST_H
+#define TK_TESTS_SUPPORT_TK_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tk.h"
+
+/* A tk_mem over malloc that fails allocations on a countdown and tracks live bytes.
+ * Caller-owned; use &test_mem->mem wherever a tk_mem is wanted. Not thread-safe. */
+typedef struct tk_test_mem {
+    tk_mem mem;
+    uint64_t allocs;      /* successful allocations so far */
+    uint64_t frees;       /* frees of non-NULL blocks so far */
+    size_t live_bytes;    /* bytes allocated and not yet freed */
+    uint64_t fail_at;     /* the allocation number (0-based, counting attempts) to fail first */
+    uint64_t fail_count;  /* how many attempts to fail from fail_at on (0: fail none) */
+    uint64_t attempts;    /* allocation attempts so far, failed ones included */
+} tk_test_mem;
+
+/* Start with no faults and nothing live. */
+void tk_test_mem_init(tk_test_mem *test_mem);
+
+/* Fail fail_count allocation attempts, starting with attempt number fail_at (0-based, counted
+ * from now). fail_count UINT64_MAX fails every attempt from fail_at on. */
+void tk_test_mem_fail(tk_test_mem *test_mem, uint64_t fail_at, uint64_t fail_count);
+
+#endif /* TK_TESTS_SUPPORT_TK_TEST_H */
