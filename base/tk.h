@@ -16,28 +16,28 @@
 
 #include "tk_limits.h"
 
-#define TK_MUST_USE __attribute__((warn_unused_result))
+#define TK_MUST_USE               __attribute__((warn_unused_result))
 #define TK_PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))
 
 /* ---- Errors (STYLE.md section 5) ------------------------------------------------------------ */
 
 /* The one error list of the engine. 0 is success; codes are small and positive. Each entry is
  * (code, text); tk_err_name() gives the code's name and tk_err_str() its text. */
-#define TK_ERR_LIST(X)                                                                             \
-    X(TK_OK, "ok")                                                                                 \
-    X(TK_ENOMEM, "out of memory")                                                                  \
-    X(TK_EINVAL, "invalid argument")                                                               \
-    X(TK_EFULL, "queue or pool full")                                                              \
-    X(TK_EEMPTY, "queue empty")                                                                    \
-    X(TK_EIO, "i/o error")                                                                         \
-    X(TK_ENOSPC, "no space left on device")                                                        \
-    X(TK_ECORRUPT, "corrupt data")                                                                 \
-    X(TK_ESTALE, "stale actor ref")                                                                \
-    X(TK_ENOENT, "not found")                                                                      \
-    X(TK_EEXIST, "already exists")                                                                 \
-    X(TK_EPERM, "permission denied")                                                               \
-    X(TK_EAGAIN, "resource temporarily unavailable")                                               \
-    X(TK_ETIMEDOUT, "timed out")                                                                   \
+#define TK_ERR_LIST(X)                               \
+    X(TK_OK, "ok")                                   \
+    X(TK_ENOMEM, "out of memory")                    \
+    X(TK_EINVAL, "invalid argument")                 \
+    X(TK_EFULL, "queue or pool full")                \
+    X(TK_EEMPTY, "queue empty")                      \
+    X(TK_EIO, "i/o error")                           \
+    X(TK_ENOSPC, "no space left on device")          \
+    X(TK_ECORRUPT, "corrupt data")                   \
+    X(TK_ESTALE, "stale actor ref")                  \
+    X(TK_ENOENT, "not found")                        \
+    X(TK_EEXIST, "already exists")                   \
+    X(TK_EPERM, "permission denied")                 \
+    X(TK_EAGAIN, "resource temporarily unavailable") \
+    X(TK_ETIMEDOUT, "timed out")                     \
     X(TK_EOVERFLOW, "value out of range")
 
 typedef enum tk_err {
@@ -55,8 +55,9 @@ const char *tk_err_str(tk_err err);
  * outside the list gives "TK_E?". The string is static. */
 const char *tk_err_name(tk_err err);
 
-/* Map an errno value to a tk_err at the failing syscall, so errno never travels further
- * (STYLE.md section 5). 0 maps to TK_OK; an errno with no closer code maps to TK_EIO. */
+/* Map an errno value (>= 0; a negative one is a programmer error) to a tk_err at the failing
+ * syscall, so errno never travels further (STYLE.md section 5). 0 maps to TK_OK; an errno
+ * with no closer code maps to TK_EIO. */
 tk_err tk_err_from_errno(int errnum);
 
 /* ---- Assertions (STYLE.md section 6) -------------------------------------------------------- */
@@ -264,8 +265,9 @@ double tk_rng_unit(tk_rng *rng);
  * is process-wide: lines from any thread are written whole, each with a single write(2).
  * A field whose key is ts, level, module or msg is written as "_" + key, so no field can hide
  * the fixed ones; a later field with the same key as an earlier one replaces it. Unsigned
- * values above INT64_MAX are written as exact decimal strings. Strings that are not valid UTF-8 are written with each byte outside ASCII
- * replaced by '?'; non-finite doubles are written as the strings "nan", "inf" and "-inf". */
+ * values above INT64_MAX are written as exact decimal strings. Strings and keys that are not
+ * valid UTF-8 are written with each byte outside ASCII replaced by '?'; non-finite doubles are
+ * written as the strings "nan", "inf" and "-inf". */
 typedef enum tk_log_level {
     TK_LOG_DEBUG,
     TK_LOG_INFO,
@@ -295,12 +297,12 @@ typedef struct tk_log_field {
     } v;
 } tk_log_field;
 
-#define TK_LOG_STR(k, x) ((tk_log_field){.key = (k), .kind = TK_LOG_KIND_STR, .v.str = (x)})
-#define TK_LOG_I64(k, x) ((tk_log_field){.key = (k), .kind = TK_LOG_KIND_I64, .v.i64 = (x)})
-#define TK_LOG_U64(k, x) ((tk_log_field){.key = (k), .kind = TK_LOG_KIND_U64, .v.u64 = (x)})
-#define TK_LOG_F64(k, x) ((tk_log_field){.key = (k), .kind = TK_LOG_KIND_F64, .v.f64 = (x)})
+#define TK_LOG_STR(k, x)  ((tk_log_field){.key = (k), .kind = TK_LOG_KIND_STR, .v.str = (x)})
+#define TK_LOG_I64(k, x)  ((tk_log_field){.key = (k), .kind = TK_LOG_KIND_I64, .v.i64 = (x)})
+#define TK_LOG_U64(k, x)  ((tk_log_field){.key = (k), .kind = TK_LOG_KIND_U64, .v.u64 = (x)})
+#define TK_LOG_F64(k, x)  ((tk_log_field){.key = (k), .kind = TK_LOG_KIND_F64, .v.f64 = (x)})
 #define TK_LOG_BOOL(k, x) ((tk_log_field){.key = (k), .kind = TK_LOG_KIND_BOOL, .v.b = (x)})
-#define TK_LOG_ERR(k, e) TK_LOG_STR((k), tk_err_name(e))
+#define TK_LOG_ERR(k, e)  TK_LOG_STR((k), tk_err_name(e))
 
 /* Where the logger writes and what it starts with. path NULL means stderr; otherwise the
  * file is opened for append (created with mode 0640). clock (borrowed, outlives the logger)
@@ -321,19 +323,20 @@ TK_MUST_USE tk_err tk_log_open(const tk_log_opts *opts);
 /* Close a log file opened by tk_log_open and go back to stderr. Cannot fail. */
 void tk_log_close(void);
 
-/* Set the threshold of one module (module non-NULL, 1 to TK_LOG_MODULE_NAME_BYTES_MAX
- * bytes) or the default for modules without their own (module NULL). Takes effect at once
- * for every thread. Errors: TK_EINVAL (bad name or level), TK_EFULL (TK_LOG_MODULES_MAX
- * modules already have their own level). On error nothing changes. */
+/* Set the threshold of one module (module non-NULL: 1 to TK_LOG_MODULE_NAME_BYTES_MAX of
+ * letters, digits, '_', '.' and '-') or the default for modules without their own (module
+ * NULL). Takes effect at once for every thread. Errors: TK_EINVAL (bad name or level),
+ * TK_EFULL (TK_LOG_MODULES_MAX other modules already have their own level; tk_log_set_levels
+ * and tk_log_open clear the overrides they do not name). On error nothing changes. */
 TK_MUST_USE tk_err tk_log_set_level(const char *module, tk_log_level level);
 
 /* Apply a level spec such as "info,cluster=debug,ledger=warn": an optional default level and
  * comma-separated module=level pairs (module names of letters, digits, '_', '.' and '-').
  * The spec replaces the whole configuration: the default becomes its bare level (info if it
  * has none) and modules it does not name follow the default. The whole spec is checked first
- * and applied only if every part is valid, so a bad spec loses nothing already set. On TK_EINVAL or TK_EFULL a
- * message naming the offending part and its byte offset is written to why (why_size bytes,
- * NUL-terminated, may be NULL). */
+ * and applied only if every part is valid, so a bad spec loses nothing already set. On TK_EINVAL or
+ * TK_EFULL a message naming the offending part and its byte offset is written to why (why_size
+ * bytes, NUL-terminated, may be NULL). */
 TK_MUST_USE tk_err tk_log_set_levels(const char *spec, char *why, size_t why_size);
 
 /* Parse "debug", "info", "warn", "error" or "off" (ASCII case-insensitive).
@@ -343,7 +346,8 @@ TK_MUST_USE tk_err tk_log_level_parse(const char *text, tk_log_level *out_level)
 /* The lower-case name of a level ("info"); "?" for a value outside the enum. */
 const char *tk_log_level_name(tk_log_level level);
 
-/* True when a line of this level from this module would be written. Lock-free. */
+/* True when a line of this level from this module (NULL: a module with no level of its own)
+ * would be written. Takes no lock unless it collides with a level change many times over. */
 bool tk_log_enabled(tk_log_level level, const char *module);
 
 /* Write one line if enabled: level (DEBUG to ERROR), module and msg (non-NULL, borrowed)
@@ -358,8 +362,8 @@ uint64_t tk_log_write_errors(void);
 
 /* TK_LOG(level, module, msg, fields...): log with one or more fields, built in place.
  * Use tk_log_emit(level, module, msg, NULL, 0) for a line without fields. */
-#define TK_LOG(level, module, msg, ...)                                                            \
-    tk_log_emit((level), (module), (msg), (const tk_log_field[]){__VA_ARGS__},                     \
+#define TK_LOG(level, module, msg, ...)                                        \
+    tk_log_emit((level), (module), (msg), (const tk_log_field[]){__VA_ARGS__}, \
                 sizeof((const tk_log_field[]){__VA_ARGS__}) / sizeof(tk_log_field))
 
 #endif /* TK_BASE_TK_H */

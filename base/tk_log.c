@@ -1,12 +1,14 @@
 /* Structured logging: one JSON object per line, encoded by jansson, written with one write(2)
- * under a mutex so that lines from different threads never interleave. Level checks are
- * lock-free: the default threshold and each module's threshold are atomics, and the module
- * table only grows (a name, once published, is never rewritten), so readers scan it without
- * the lock. */
+ * under a mutex so that lines from different threads never interleave. Level checks take no
+ * lock: the default threshold is an atomic, and the table of module overrides is read under a
+ * sequence lock (H.-J. Boehm, "Can Seqlocks Get Along With Programming Language Memory
+ * Models?", MSPC 2012), its names held as atomic 64-bit words so that a reader racing a writer
+ * sees torn values, never undefined behaviour, and retries. Writers are rare (a level change)
+ * and hold the mutex. */
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,19 +20,22 @@
 
 #include "tk.h"
 
-#define LEVEL_INHERIT (-1) /* a module entry that follows the default threshold */
+/* A module name packed, NUL-padded, into 64-bit words and compared word by word. */
+#define NAME_WORDS     ((TK_LOG_MODULE_NAME_BYTES_MAX + 1u + 7u) / 8u)
+#define SEQ_READ_TRIES 64u /* optimistic reads before a reader falls back to the mutex */
 
 typedef struct module_level {
-    char name[TK_LOG_MODULE_NAME_BYTES_MAX + 1]; /* written once, before publication */
-    _Atomic int level;                           /* a tk_log_level or LEVEL_INHERIT */
+    _Atomic uint64_t name[NAME_WORDS];
+    _Atomic int level; /* a tk_log_level */
 } module_level;
 
 static struct {
-    pthread_mutex_t lock; /* serialises writes, target changes and module table growth */
+    pthread_mutex_t lock; /* serialises writes, target changes and module table changes */
     int fd;               /* under lock: STDERR_FILENO or an owned file */
     _Atomic(const tk_clock *) clock;
     _Atomic int default_level;
-    _Atomic uint32_t module_count; /* release on publish, acquire on scan */
+    _Atomic uint32_t seq;          /* odd while a writer changes the module table */
+    _Atomic uint32_t module_count; /* entries in use, each a module with its own level */
     _Atomic uint64_t write_errors;
     module_level modules[TK_LOG_MODULES_MAX];
 } logger = {
@@ -69,15 +74,60 @@ tk_err tk_log_level_parse(const char *text, tk_log_level *out_level)
     return TK_EINVAL;
 }
 
-/* The entry of module, or NULL. Lock-free: entries below module_count are immutable names. */
-static module_level *module_find(const char *module)
+/* Pack module into NUL-padded words; false when it is too long to have an entry. */
+static bool name_pack(const char *module, uint64_t out_words[NAME_WORDS])
 {
-    uint32_t count = atomic_load_explicit(&logger.module_count, memory_order_acquire);
+    size_t size = strnlen(module, TK_LOG_MODULE_NAME_BYTES_MAX + 1u);
+    if (size > TK_LOG_MODULE_NAME_BYTES_MAX) return false;
+    char bytes[NAME_WORDS * 8u] = {0};
+    memcpy(bytes, module, size);
+    memcpy(out_words, bytes, sizeof(bytes));
+    return true;
+}
+
+/* Index of the entry named words among the first count, or count when there is none.
+ * relaxed loads: a torn read is caught by the sequence check, or excluded by the lock. */
+static uint32_t module_index(const uint64_t words[NAME_WORDS], uint32_t count)
+{
     TK_ASSERT(count <= TK_LOG_MODULES_MAX);
     for (uint32_t i = 0; i < count; i++) {
-        if (strcmp(logger.modules[i].name, module) == 0) return &logger.modules[i];
+        bool same = true;
+        for (uint32_t w = 0; w < NAME_WORDS && same; w++) {
+            uint64_t word = atomic_load_explicit(&logger.modules[i].name[w], memory_order_relaxed);
+            same = word == words[w];
+        }
+        if (same) return i;
     }
-    return NULL;
+    return count;
+}
+
+/* The module's own threshold, or -1 when it follows the default: one scan of the table. */
+static int module_level_scan(const uint64_t words[NAME_WORDS])
+{
+    uint32_t count = atomic_load_explicit(&logger.module_count, memory_order_relaxed);
+    TK_ASSERT(count <= TK_LOG_MODULES_MAX); /* writers never store more */
+    uint32_t index = module_index(words, count);
+    if (index == count) return -1;
+    return atomic_load_explicit(&logger.modules[index].level, memory_order_relaxed);
+}
+
+/* Read the module's threshold under the sequence lock; after SEQ_READ_TRIES collisions with a
+ * writer, under the mutex (writers hold it, so this always ends). */
+static int module_level_read(const uint64_t words[NAME_WORDS])
+{
+    for (uint32_t tries = 0; tries < SEQ_READ_TRIES; tries++) {
+        /* acquire: the scan's loads may not move above the first sequence load */
+        uint32_t before = atomic_load_explicit(&logger.seq, memory_order_acquire);
+        if ((before & 1u) != 0) continue; /* a writer is in the table */
+        int level = module_level_scan(words);
+        /* acquire fence: the scan's loads complete before the second sequence load */
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&logger.seq, memory_order_relaxed) == before) return level;
+    }
+    pthread_mutex_lock(&logger.lock);
+    int level = module_level_scan(words);
+    pthread_mutex_unlock(&logger.lock);
+    return level;
 }
 
 bool tk_log_enabled(tk_log_level level, const char *module)
@@ -85,12 +135,10 @@ bool tk_log_enabled(tk_log_level level, const char *module)
     if (!level_is_valid(level) || level == TK_LOG_OFF) return false;
     /* relaxed: a threshold is one value; a change may take effect a line late */
     int threshold = atomic_load_explicit(&logger.default_level, memory_order_relaxed);
-    if (module != NULL) {
-        const module_level *entry = module_find(module);
-        if (entry != NULL) {
-            int own = atomic_load_explicit(&entry->level, memory_order_relaxed);
-            if (own != LEVEL_INHERIT) threshold = own;
-        }
+    uint64_t words[NAME_WORDS];
+    if (module != NULL && name_pack(module, words)) {
+        int own = module_level_read(words);
+        if (own >= 0) threshold = own;
     }
     return (int)level >= threshold;
 }
@@ -108,32 +156,48 @@ static bool module_name_is_valid(const char *name, size_t size_bytes)
     return true;
 }
 
-/* Set module's own threshold, adding its entry if needed. Caller holds the lock and has
- * checked the name. Errors: TK_EFULL (table full). */
-static tk_err module_set_locked(const char *module, int level)
+/* Enter a writer's section of the module table. Caller holds the lock. */
+static void table_write_begin(void)
 {
-    module_level *entry = module_find(module);
-    if (entry == NULL) {
-        uint32_t count = atomic_load_explicit(&logger.module_count, memory_order_relaxed);
-        if (count == TK_LOG_MODULES_MAX) return TK_EFULL;
-        entry = &logger.modules[count];
-        snprintf(entry->name, sizeof(entry->name), "%s", module);
-        atomic_store_explicit(&entry->level, level, memory_order_relaxed);
-        /* release: the name must be visible before a reader's acquire load of the count */
-        atomic_store_explicit(&logger.module_count, count + 1u, memory_order_release);
-        return TK_OK;
-    }
-    atomic_store_explicit(&entry->level, level, memory_order_relaxed);
-    return TK_OK;
+    uint32_t seq = atomic_load_explicit(&logger.seq, memory_order_relaxed);
+    TK_ASSERT((seq & 1u) == 0);
+    atomic_store_explicit(&logger.seq, seq + 1u, memory_order_relaxed);
+    /* release fence: a reader that sees any table store below also sees the odd sequence */
+    atomic_thread_fence(memory_order_release);
 }
 
-/* Make every module follow the default again. Caller holds the lock. */
-static void modules_inherit_locked(void)
+/* Leave a writer's section. Caller holds the lock. */
+static void table_write_end(void)
 {
-    uint32_t count = atomic_load_explicit(&logger.module_count, memory_order_relaxed);
-    for (uint32_t i = 0; i < count; i++) {
-        atomic_store_explicit(&logger.modules[i].level, LEVEL_INHERIT, memory_order_relaxed);
+    uint32_t seq = atomic_load_explicit(&logger.seq, memory_order_relaxed);
+    TK_ASSERT((seq & 1u) == 1);
+    /* release: the table stores are visible before readers see the even sequence */
+    atomic_store_explicit(&logger.seq, seq + 1u, memory_order_release);
+}
+
+/* Write entry index. Caller holds the lock, inside a writer's section. */
+static void entry_store(uint32_t index, const uint64_t words[NAME_WORDS], int level)
+{
+    TK_ASSERT(index < TK_LOG_MODULES_MAX);
+    for (uint32_t w = 0; w < NAME_WORDS; w++) {
+        atomic_store_explicit(&logger.modules[index].name[w], words[w], memory_order_relaxed);
     }
+    atomic_store_explicit(&logger.modules[index].level, level, memory_order_relaxed);
+}
+
+/* Replace the whole table with count entries (names packed by name_pack). Caller holds the
+ * lock. */
+static void table_replace_locked(const uint64_t (*words)[NAME_WORDS], const tk_log_level *levels,
+                                 uint32_t count)
+{
+    TK_ASSERT(count <= TK_LOG_MODULES_MAX);
+    if (count > 0) TK_ASSERT(words != NULL && levels != NULL);
+    table_write_begin();
+    for (uint32_t i = 0; i < count; i++) {
+        entry_store(i, words[i], (int)levels[i]);
+    }
+    atomic_store_explicit(&logger.module_count, count, memory_order_relaxed);
+    table_write_end();
 }
 
 tk_err tk_log_set_level(const char *module, tk_log_level level)
@@ -143,11 +207,25 @@ tk_err tk_log_set_level(const char *module, tk_log_level level)
         atomic_store_explicit(&logger.default_level, (int)level, memory_order_relaxed);
         return TK_OK;
     }
+    uint64_t words[NAME_WORDS];
     if (!module_name_is_valid(module, strlen(module))) return TK_EINVAL;
+    bool packed = name_pack(module, words);
+    TK_ASSERT(packed); /* a valid name fits */
     pthread_mutex_lock(&logger.lock);
-    tk_err err = module_set_locked(module, (int)level);
+    uint32_t count = atomic_load_explicit(&logger.module_count, memory_order_relaxed);
+    uint32_t index = module_index(words, count);
+    if (index == TK_LOG_MODULES_MAX) {
+        pthread_mutex_unlock(&logger.lock);
+        return TK_EFULL;
+    }
+    table_write_begin();
+    entry_store(index, words, (int)level);
+    if (index == count) {
+        atomic_store_explicit(&logger.module_count, count + 1u, memory_order_relaxed);
+    }
+    table_write_end();
     pthread_mutex_unlock(&logger.lock);
-    return err;
+    return TK_OK;
 }
 
 /* A parsed level spec: the default and up to TK_LOG_MODULES_MAX module overrides. */
@@ -155,7 +233,7 @@ typedef struct level_spec {
     tk_log_level default_level;
     bool has_default;
     uint32_t count;
-    char names[TK_LOG_MODULES_MAX][TK_LOG_MODULE_NAME_BYTES_MAX + 1];
+    uint64_t names[TK_LOG_MODULES_MAX][NAME_WORDS]; /* packed by name_pack */
     tk_log_level levels[TK_LOG_MODULES_MAX];
 } level_spec;
 
@@ -197,17 +275,19 @@ static tk_err spec_part_parse(const char *spec, size_t offset, size_t size, leve
         return TK_EINVAL;
     }
     if (level_parse_n(eq + 1, size - name_size - 1u, &level) != TK_OK) goto bad_level;
+    char name[TK_LOG_MODULE_NAME_BYTES_MAX + 1u] = {0};
+    memcpy(name, part, name_size);
+    uint64_t words[NAME_WORDS];
+    bool packed = name_pack(name, words);
+    TK_ASSERT(packed); /* a valid name fits */
     for (uint32_t i = 0; i < parsed->count; i++) {
-        if (strlen(parsed->names[i]) == name_size && memcmp(parsed->names[i], part, name_size) == 0) {
-            goto twice;
-        }
+        if (memcmp(parsed->names[i], words, sizeof(words)) == 0) goto twice;
     }
     if (parsed->count == TK_LOG_MODULES_MAX) {
-        why_set(why, why_size, spec, offset, size, "too many modules");
+        why_set(why, why_size, spec, offset, size, "more modules than TK_LOG_MODULES_MAX");
         return TK_EFULL;
     }
-    memcpy(parsed->names[parsed->count], part, name_size);
-    parsed->names[parsed->count][name_size] = '\0';
+    memcpy(parsed->names[parsed->count], words, sizeof(words));
     parsed->levels[parsed->count] = level;
     parsed->count++;
     return TK_OK;
@@ -253,22 +333,7 @@ tk_err tk_log_set_levels(const char *spec, char *why, size_t why_size)
     if (err != TK_OK) return err;
 
     pthread_mutex_lock(&logger.lock);
-    /* Room check first, so that a spec that cannot fit changes nothing. */
-    uint32_t count = atomic_load_explicit(&logger.module_count, memory_order_relaxed);
-    uint32_t fresh = 0;
-    for (uint32_t i = 0; i < parsed.count; i++) {
-        if (module_find(parsed.names[i]) == NULL) fresh++;
-    }
-    if (count + fresh > TK_LOG_MODULES_MAX) {
-        pthread_mutex_unlock(&logger.lock);
-        why_set(why, why_size, spec, 0, strlen(spec), "more modules than TK_LOG_MODULES_MAX");
-        return TK_EFULL;
-    }
-    modules_inherit_locked();
-    for (uint32_t i = 0; i < parsed.count; i++) {
-        tk_err set = module_set_locked(parsed.names[i], (int)parsed.levels[i]);
-        TK_ASSERT(set == TK_OK); /* room was checked above, under the same lock */
-    }
+    table_replace_locked((const uint64_t(*)[NAME_WORDS])parsed.names, parsed.levels, parsed.count);
     atomic_store_explicit(&logger.default_level, (int)parsed.default_level, memory_order_relaxed);
     pthread_mutex_unlock(&logger.lock);
     return TK_OK;
@@ -289,7 +354,7 @@ tk_err tk_log_open(const tk_log_opts *opts)
     logger.fd = fd;
     atomic_store_explicit(&logger.clock, opts->clock, memory_order_release);
     atomic_store_explicit(&logger.default_level, (int)opts->level, memory_order_relaxed);
-    modules_inherit_locked();
+    table_replace_locked(NULL, NULL, 0);
     pthread_mutex_unlock(&logger.lock);
     if (old_fd != STDERR_FILENO) close(old_fd);
     return TK_OK;
@@ -378,24 +443,34 @@ static bool key_is_reserved(const char *key)
            strcmp(key, "msg") == 0;
 }
 
-/* Add the fields to line; returns how many could not be added (over the limit, a key that is
- * not UTF-8, or out of memory). */
+/* Add one field to line; false when it could not be (out of memory). The key is made valid
+ * UTF-8 as values are, then renamed if it would hide a fixed key. */
+static bool line_add_field(json_t *line, const tk_log_field *field)
+{
+    TK_ASSERT(field->key != NULL);
+    json_t *key = json_text(field->key);
+    if (key == NULL) return false;
+    const char *safe_key = json_string_value(key);
+    char renamed[8]; /* "_" + the longest reserved key */
+    if (key_is_reserved(safe_key)) {
+        snprintf(renamed, sizeof(renamed), "_%s", safe_key);
+        safe_key = renamed;
+    }
+    json_t *value = field_value(field);
+    /* json_object_set_new takes value even when it fails (NULL value included). */
+    bool added = json_object_set_new(line, safe_key, value) == 0;
+    json_decref(key);
+    return added;
+}
+
+/* Add the fields to line; returns how many could not be added (over the limit, or out of
+ * memory). */
 static size_t line_add_fields(json_t *line, const tk_log_field *fields, size_t field_count)
 {
     size_t dropped = field_count > TK_LOG_FIELDS_MAX ? field_count - TK_LOG_FIELDS_MAX : 0;
     size_t kept = field_count - dropped;
     for (size_t i = 0; i < kept; i++) {
-        const tk_log_field *field = &fields[i];
-        TK_ASSERT(field->key != NULL);
-        char renamed[8]; /* "_" + the longest reserved key */
-        const char *key = field->key;
-        if (key_is_reserved(key)) {
-            snprintf(renamed, sizeof(renamed), "_%s", key);
-            key = renamed;
-        }
-        json_t *value = field_value(field);
-        /* json_object_set_new takes value even when it fails, and checks key is UTF-8. */
-        if (value == NULL || json_object_set_new(line, key, value) != 0) dropped++;
+        if (!line_add_field(line, &fields[i])) dropped++;
     }
     return dropped;
 }

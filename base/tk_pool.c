@@ -22,7 +22,8 @@ tk_err tk_pool_init(tk_pool *pool, size_t obj_size_bytes, uint32_t capacity, con
     if (obj_size_bytes == 0 || obj_size_bytes > SIZE_MAX / 2 / TK_POOL_CAPACITY_MAX) {
         return TK_EINVAL;
     }
-    size_t slot_size = (obj_size_bytes + POOL_ALIGN_BYTES - 1) / POOL_ALIGN_BYTES * POOL_ALIGN_BYTES;
+    size_t slot_size =
+        (obj_size_bytes + POOL_ALIGN_BYTES - 1) / POOL_ALIGN_BYTES * POOL_ALIGN_BYTES;
 
     unsigned char *slots = tk_alloc(mem, slot_size * capacity);
     if (slots == NULL) return TK_ENOMEM;

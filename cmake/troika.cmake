@@ -16,6 +16,14 @@ endif()
 
 # POSIX.1-2008 on top of strict C11 (O_CLOEXEC, gmtime_r, strnlen, ...).
 add_compile_definitions(_POSIX_C_SOURCE=200809L)
+# Fuzzing (clang only): every library gets coverage instrumentation; fuzz targets link libFuzzer.
+if(TK_FUZZ)
+  if(NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "TK_FUZZ needs clang (CC=clang)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+
 # TK_DEBUG turns on TK_DASSERT and the 0xAA / 0xDD fills of pools and allocations.
 add_compile_definitions($<$<CONFIG:Debug>:TK_DEBUG=1>)
 # Keep frame pointers everywhere so that tk_panic's backtrace is useful in release builds.
@@ -72,4 +80,12 @@ endfunction()
 function(tk_add_bench name)
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
   tk_exe(${name} SOURCES ${ARG_SOURCES} LIBS ${ARG_LIBS})
+endfunction()
+
+# tk_add_fuzz(NAME SOURCES ... LIBS ...): a libFuzzer target under tests/fuzz/ (TK_FUZZ only).
+# Its seed corpus is tests/fuzz/corpus/<NAME without the fuzz_ prefix>/.
+function(tk_add_fuzz name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  tk_exe(${name} SOURCES ${ARG_SOURCES} LIBS ${ARG_LIBS})
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer)
 endfunction()

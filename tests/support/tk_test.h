@@ -12,12 +12,12 @@
  * Caller-owned; use &test_mem->mem wherever a tk_mem is wanted. Not thread-safe. */
 typedef struct tk_test_mem {
     tk_mem mem;
-    uint64_t allocs;      /* successful allocations so far */
-    uint64_t frees;       /* frees of non-NULL blocks so far */
-    size_t live_bytes;    /* bytes allocated and not yet freed */
-    uint64_t fail_at;     /* the allocation number (0-based, counting attempts) to fail first */
-    uint64_t fail_count;  /* how many attempts to fail from fail_at on (0: fail none) */
-    uint64_t attempts;    /* allocation attempts so far, failed ones included */
+    uint64_t allocs;     /* successful allocations so far */
+    uint64_t frees;      /* frees of non-NULL blocks so far */
+    size_t live_bytes;   /* bytes allocated and not yet freed */
+    uint64_t fail_at;    /* the allocation number (0-based, counting attempts) to fail first */
+    uint64_t fail_count; /* how many attempts to fail from fail_at on (0: fail none) */
+    uint64_t attempts;   /* allocation attempts so far, failed ones included */
 } tk_test_mem;
 
 /* Start with no faults and nothing live. */

@@ -1,0 +1,244 @@
+/* base/tk_panic.c and the TK_ASSERT family: a failed assertion ends the process with SIGABRT
+ * after a report on stderr; a true one costs one evaluation. Also the child-process helper
+ * that the other groups use to check their own panics. */
+#ifndef _POSIX_C_SOURCE /* the build defines it too (cmake/troika.cmake) */
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h> /* after the four above, which it needs */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base_tests.h"
+#include "tk.h"
+
+/* cmocka catches these in the parent to report a crashed test; in a child they must kill. */
+static const int fatal_signals[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+
+static _Noreturn void child_main(int pipe_fds[2], void (*fn)(void *arg), void *arg)
+{
+    close(pipe_fds[0]);
+    if (dup2(pipe_fds[1], STDERR_FILENO) < 0) _exit(120);
+    close(pipe_fds[1]);
+    struct rlimit no_core = {.rlim_cur = 0, .rlim_max = 0};
+    (void)setrlimit(RLIMIT_CORE, &no_core); /* an expected abort leaves no core file */
+    for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++) {
+        signal(fatal_signals[i], SIG_DFL);
+    }
+    fn(arg);
+    _exit(0);
+}
+
+/* Read the pipe to its end, keeping what fits; reading on keeps the child from blocking. */
+static void child_read_output(int fd, base_child *out)
+{
+    size_t kept = 0;
+    for (;;) { /* bounded by the child's output: it ends when the child does */
+        char chunk[4096];
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        size_t room = sizeof(out->output) - 1u - kept;
+        size_t take = (size_t)n < room ? (size_t)n : room;
+        memcpy(out->output + kept, chunk, take);
+        kept += take;
+    }
+    out->output[kept] = '\0';
+    out->output_size_bytes = kept;
+}
+
+bool base_child_run(void (*fn)(void *arg), void *arg, base_child *out)
+{
+    memset(out, 0, sizeof(*out));
+    int pipe_fds[2];
+    if (pipe(pipe_fds) != 0) return false;
+    fflush(NULL); /* nothing buffered may be written twice */
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+        return false;
+    }
+    if (pid == 0) child_main(pipe_fds, fn, arg);
+    close(pipe_fds[1]);
+    child_read_output(pipe_fds[0], out);
+    close(pipe_fds[0]);
+    int status = 0;
+    pid_t waited;
+    do {
+        waited = waitpid(pid, &status, 0);
+    } while (waited < 0 && errno == EINTR);
+    if (waited != pid) return false;
+    out->signaled = WIFSIGNALED(status);
+    out->signal = out->signaled ? WTERMSIG(status) : 0;
+    out->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return true;
+}
+
+bool base_child_panicked(const base_child *child)
+{
+    if (!child->signaled || child->signal != SIGABRT) {
+        print_error("child: signaled %d, signal %d, exit %d, stderr:\n%s\n", child->signaled,
+                    child->signal, child->exit_code, child->output);
+        return false;
+    }
+    if (strstr(child->output, "panic: ") == NULL) {
+        print_error("child aborted without a panic report; stderr:\n%s\n", child->output);
+        return false;
+    }
+    return true;
+}
+
+/* Lines of the report after "backtrace" that look like backtrace_symbols_fd frames. */
+static size_t backtrace_frame_lines(const char *output)
+{
+    const char *line = strstr(output, "backtrace");
+    if (line == NULL) return 0;
+    size_t frames = 0;
+    for (line = strchr(line, '\n'); line != NULL; line = strchr(line + 1, '\n')) {
+        const char *end = strchr(line + 1, '\n');
+        const char *addr = strstr(line + 1, "[0x");
+        if (addr != NULL && (end == NULL || addr < end)) frames++;
+    }
+    return frames;
+}
+
+/* check_line is set, on the same source line as the TK_ASSERT, every time check_value runs:
+ * the parent runs it once with a true value to learn the line the child's report names. */
+static int check_line;
+#define CHECK_AT_LINE(cond) (check_line = __LINE__, TK_ASSERT(cond))
+
+static void check_value(int value)
+{
+    CHECK_AT_LINE(value == 7);
+}
+
+static void child_check_value(void *arg)
+{
+    const int *value = arg;
+    check_value(*value);
+}
+
+static void child_panic_direct(void *arg)
+{
+    (void)arg;
+    tk_panic("some/dir/file.c", 4242, "x < y && ok");
+}
+
+static base_child child; /* large: one per process, not on the stack */
+
+static void test_assert_false_panics_with_report(void **state)
+{
+    (void)state;
+    check_line = 0;
+    check_value(7); /* true: returns, and records the line */
+    assert_true(check_line > 0);
+    int value = 3;
+    assert_true(base_child_run(child_check_value, &value, &child));
+    assert_true(base_child_panicked(&child));
+    char where[64];
+    snprintf(where, sizeof(where), "test_assert.c:%d: ", check_line);
+    const char *text = child.output;
+    if (strstr(text, where) == NULL) fail_msg("no \"%s\" in:\n%s", where, text);
+    assert_non_null(strstr(text, "assertion failed: value == 7"));
+    assert_non_null(strstr(text, "backtrace"));
+    size_t frames = backtrace_frame_lines(text);
+    if (frames < 2) fail_msg("%zu frame lines in:\n%s", frames, text);
+}
+
+static void test_panic_direct_format(void **state)
+{
+    (void)state;
+    assert_true(base_child_run(child_panic_direct, NULL, &child));
+    assert_true(base_child_panicked(&child));
+    const char *want = "panic: some/dir/file.c:4242: assertion failed: x < y && ok\n";
+    if (strstr(child.output, want) == NULL) fail_msg("no \"%s\" in:\n%s", want, child.output);
+    assert_non_null(strstr(child.output, "backtrace"));
+    size_t frames = backtrace_frame_lines(child.output);
+    if (frames < 2) fail_msg("%zu frame lines in:\n%s", frames, child.output);
+    /* tk_exe exports symbols so that frames are named: tk_panic's own frame at least. */
+    assert_non_null(strstr(child.output, "tk_panic"));
+}
+
+static void test_assert_true_continues(void **state)
+{
+    (void)state;
+    int evaluations = 0;
+    TK_ASSERT(true);
+    TK_ASSERT(++evaluations == 1); /* evaluated exactly once */
+    assert_int_equal(evaluations, 1);
+    TK_ASSERT(evaluations++ > 0);
+    assert_int_equal(evaluations, 2);
+    const char *text = "x";
+    TK_ASSERT(text != NULL);
+    TK_ASSERT(strlen(text) == 1u);
+}
+
+#ifdef TK_DEBUG
+static void child_dassert_false(void *arg)
+{
+    const int *value = arg;
+    TK_DASSERT(*value == 1);
+}
+#endif
+
+static void test_dassert(void **state)
+{
+    (void)state;
+    int evaluations = 0;
+    TK_DASSERT(++evaluations == 1);
+#ifdef TK_DEBUG
+    assert_int_equal(evaluations, 1); /* debug builds check */
+    int value = 2;
+    assert_true(base_child_run(child_dassert_false, &value, &child));
+    assert_true(base_child_panicked(&child));
+    assert_non_null(strstr(child.output, "*value == 1"));
+#else
+    assert_int_equal(evaluations, 0); /* release builds never evaluate */
+#endif
+}
+
+static void test_is_pow2(void **state)
+{
+    (void)state;
+    assert_false(tk_is_pow2(0));
+    assert_true(tk_is_pow2(1));
+    assert_true(tk_is_pow2(2));
+    assert_false(tk_is_pow2(3));
+    assert_true(tk_is_pow2(4));
+    assert_false(tk_is_pow2(6));
+    assert_true(tk_is_pow2(UINT64_C(1) << 63));
+    assert_false(tk_is_pow2(UINT64_MAX));
+    assert_false(tk_is_pow2((UINT64_C(1) << 63) + 1u));
+    for (unsigned k = 0; k < 64; k++) {
+        uint64_t pow2 = UINT64_C(1) << k;
+        assert_true(tk_is_pow2(pow2));
+        if (k >= 2) assert_false(tk_is_pow2(pow2 - 1u));
+        if (k >= 1) assert_false(tk_is_pow2(pow2 + 1u));
+        if (k >= 1) assert_false(tk_is_pow2(pow2 | 1u));
+    }
+}
+
+int tk_test_assert(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_assert_false_panics_with_report),
+        cmocka_unit_test(test_panic_direct_format),
+        cmocka_unit_test(test_assert_true_continues),
+        cmocka_unit_test(test_dassert),
+        cmocka_unit_test(test_is_pow2),
+    };
+    return cmocka_run_group_tests_name("base/assert", tests, NULL, NULL);
+}
