@@ -84,32 +84,10 @@ static void test_ring_init_invalid(void **state)
     expect_init_error(tm, 0, 1, TK_EINVAL);
 }
 
-/* Refuses blocks above a cap: an overflowed size shows as a wrong TK_OK, not a huge malloc. */
-typedef struct capped_mem {
-    tk_mem mem;
-    tk_test_mem *inner;
-    size_t cap_bytes;
-} capped_mem;
-
-static void *capped_alloc(void *ctx, size_t size_bytes)
-{
-    capped_mem *capped = ctx;
-    if (size_bytes > capped->cap_bytes) return NULL;
-    return capped->inner->mem.alloc(capped->inner->mem.ctx, size_bytes);
-}
-
-static void capped_free(void *ctx, void *ptr, size_t size_bytes)
-{
-    capped_mem *capped = ctx;
-    capped->inner->mem.free(capped->inner->mem.ctx, ptr, size_bytes);
-}
-
 static void test_ring_init_huge_sizes(void **state)
 {
-    capped_mem capped = {.mem = {.alloc = capped_alloc, .free = capped_free},
-                         .inner = *state,
-                         .cap_bytes = 1u << 26};
-    capped.mem.ctx = &capped;
+    tk_test_mem *tm = *state;
+    tk_test_mem_cap(tm, (size_t)1 << 26); /* an overflowed size shows as a wrong TK_OK */
     const struct {
         size_t elem_size;
         uint32_t capacity;
@@ -124,13 +102,13 @@ static void test_ring_init_huge_sizes(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tk_ring ring;
         ring_mark(&ring);
-        tk_err err = tk_ring_init(&ring, cases[i].elem_size, cases[i].capacity, &capped.mem);
+        tk_err err = tk_ring_init(&ring, cases[i].elem_size, cases[i].capacity, &tm->mem);
         if (err != TK_EINVAL && err != TK_ENOMEM) {
             fail_msg("size %zu x %u: got %s, want TK_EINVAL or TK_ENOMEM", cases[i].elem_size,
                      cases[i].capacity, tk_err_name(err));
         }
         assert_true(ring_is_marked(&ring));
-        assert_int_equal(capped.inner->live_bytes, 0);
+        assert_int_equal(tm->live_bytes, 0);
     }
 }
 

@@ -9,6 +9,7 @@ static void *test_alloc(void *ctx, size_t size_bytes)
     TK_ASSERT(test_mem != NULL);
     TK_ASSERT(size_bytes > 0);
     uint64_t attempt = test_mem->attempts++;
+    if (test_mem->cap_bytes > 0 && size_bytes > test_mem->cap_bytes) return NULL;
     if (test_mem->fail_count > 0 && attempt >= test_mem->fail_at) {
         if (attempt - test_mem->fail_at < test_mem->fail_count) return NULL;
     }
@@ -43,4 +44,10 @@ void tk_test_mem_fail(tk_test_mem *test_mem, uint64_t fail_at, uint64_t fail_cou
     TK_ASSERT(test_mem != NULL);
     test_mem->fail_at = test_mem->attempts + fail_at;
     test_mem->fail_count = fail_count;
+}
+
+void tk_test_mem_cap(tk_test_mem *test_mem, size_t cap_bytes)
+{
+    TK_ASSERT(test_mem != NULL);
+    test_mem->cap_bytes = cap_bytes;
 }

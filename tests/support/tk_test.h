@@ -8,7 +8,9 @@
 
 #include "tk.h"
 
-/* A tk_mem over malloc that fails allocations on a countdown and tracks live bytes.
+/* A tk_mem over malloc that fails allocations on a countdown, refuses blocks above a size cap
+ * (so that a size computation that overflowed shows up as a refused allocation rather than a
+ * huge malloc), and tracks live bytes.
  * Caller-owned; use &test_mem->mem wherever a tk_mem is wanted. Not thread-safe. */
 typedef struct tk_test_mem {
     tk_mem mem;
@@ -18,6 +20,7 @@ typedef struct tk_test_mem {
     uint64_t fail_at;    /* the allocation number (0-based, counting attempts) to fail first */
     uint64_t fail_count; /* how many attempts to fail from fail_at on (0: fail none) */
     uint64_t attempts;   /* allocation attempts so far, failed ones included */
+    size_t cap_bytes;    /* attempts larger than this fail (0: no cap) */
 } tk_test_mem;
 
 /* Start with no faults and nothing live. */
@@ -26,5 +29,8 @@ void tk_test_mem_init(tk_test_mem *test_mem);
 /* Fail fail_count allocation attempts, starting with attempt number fail_at (0-based, counted
  * from now). fail_count UINT64_MAX fails every attempt from fail_at on. */
 void tk_test_mem_fail(tk_test_mem *test_mem, uint64_t fail_at, uint64_t fail_count);
+
+/* Fail every allocation attempt larger than cap_bytes (0 removes the cap). */
+void tk_test_mem_cap(tk_test_mem *test_mem, size_t cap_bytes);
 
 #endif /* TK_TESTS_SUPPORT_TK_TEST_H */
