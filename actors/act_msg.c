@@ -1,0 +1,163 @@
+/* The envelope pool: slabs of ACT__MSG_SLAB_COUNT envelopes allocated on demand up to
+ * msgs_max, a global free list under a mutex, and a per-worker cache so that the hot path
+ * (alloc on one worker, free on another) touches the lock once per ACT__MSG_CACHE_BATCH.
+ * Exit signals, EXIT and DOWN messages must never be lost to a dry pool: they may grow it by
+ * up to ACT__MSG_RESERVE_SLABS slabs past msgs_max. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "act_internal.h"
+
+static act_msg *msg_next(const act_msg *msg)
+{
+    /* relaxed: free envelopes are private to one cache or to the pool's lock */
+    return (act_msg *)atomic_load_explicit(&msg->node.next, memory_order_relaxed);
+}
+
+static void msg_set_next(act_msg *msg, act_msg *next)
+{
+    atomic_store_explicit(&msg->node.next, next != NULL ? &next->node : NULL, memory_order_relaxed);
+}
+
+int act__msg_pool_init(act_system *sys)
+{
+    TK_ASSERT(sys != NULL);
+    TK_ASSERT(sys->opts.msgs_max > 0);
+    sys->msg_slabs_max = (sys->opts.msgs_max + ACT__MSG_SLAB_COUNT - 1u) / ACT__MSG_SLAB_COUNT;
+    sys->msg_slabs = calloc(sys->msg_slabs_max + ACT__MSG_RESERVE_SLABS, sizeof(void *));
+    if (sys->msg_slabs == NULL) return -1;
+    if (pthread_mutex_init(&sys->msg_lock, NULL) != 0) {
+        free(sys->msg_slabs);
+        sys->msg_slabs = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void act__msg_pool_fini(act_system *sys)
+{
+    TK_ASSERT(sys != NULL);
+    for (uint32_t i = 0; i < sys->msg_slab_count; i++) {
+        free(sys->msg_slabs[i]);
+    }
+    free(sys->msg_slabs);
+    sys->msg_slabs = NULL;
+    pthread_mutex_destroy(&sys->msg_lock);
+}
+
+/* Add one slab to the free list. Caller holds msg_lock. False when msgs_max is reached (or
+ * the reserve too, when reserve is set) or the heap is exhausted. */
+static bool pool_grow_locked(act_system *sys, bool reserve)
+{
+    uint32_t limit = sys->msg_slabs_max + (reserve ? ACT__MSG_RESERVE_SLABS : 0u);
+    if (sys->msg_slab_count >= limit) return false;
+    act_msg *slab = aligned_alloc(ACT__CACHE_LINE, sizeof(act_msg) * ACT__MSG_SLAB_COUNT);
+    if (slab == NULL) return false;
+    sys->msg_slabs[sys->msg_slab_count++] = slab;
+    for (uint32_t i = 0; i < ACT__MSG_SLAB_COUNT; i++) {
+        msg_set_next(&slab[i], sys->msg_free);
+        sys->msg_free = &slab[i];
+    }
+    sys->msg_free_count += ACT__MSG_SLAB_COUNT;
+    return true;
+}
+
+/* Move up to want envelopes from the pool to cache. Returns how many moved. */
+static uint32_t pool_take(act_system *sys, act__msg_cache *cache, uint32_t want, bool reserve)
+{
+    pthread_mutex_lock(&sys->msg_lock);
+    if (sys->msg_free_count < want) (void)pool_grow_locked(sys, reserve);
+    uint32_t moved = 0;
+    while (moved < want && sys->msg_free != NULL) {
+        act_msg *msg = sys->msg_free;
+        sys->msg_free = msg_next(msg);
+        sys->msg_free_count--;
+        msg_set_next(msg, cache->head);
+        cache->head = msg;
+        moved++;
+    }
+    pthread_mutex_unlock(&sys->msg_lock);
+    cache->count += moved;
+    return moved;
+}
+
+/* Move up to count envelopes from cache back to the pool. */
+static void pool_give(act_system *sys, act__msg_cache *cache, uint32_t count)
+{
+    pthread_mutex_lock(&sys->msg_lock);
+    for (uint32_t i = 0; i < count && cache->head != NULL; i++) {
+        act_msg *msg = cache->head;
+        cache->head = msg_next(msg);
+        cache->count--;
+        msg_set_next(msg, sys->msg_free);
+        sys->msg_free = msg;
+        sys->msg_free_count++;
+    }
+    pthread_mutex_unlock(&sys->msg_lock);
+}
+
+void act__msg_cache_flush(act_system *sys, act__msg_cache *cache)
+{
+    TK_ASSERT(sys != NULL);
+    TK_ASSERT(cache != NULL);
+    pool_give(sys, cache, cache->count);
+    TK_ASSERT(cache->count == 0);
+}
+
+static void msg_reset(act_msg *msg)
+{
+    msg->type = 0;
+    msg->size_bytes = 0;
+    msg->sender = ACT_REF_NONE;
+    msg->correlation = 0;
+    msg->ptr = NULL;
+    msg->ptr_free = NULL;
+}
+
+static act_msg *msg_alloc(act_system *sys, bool reserve)
+{
+    TK_ASSERT(sys != NULL);
+    act__worker *worker = act__current_worker();
+    act__msg_cache local = {0};
+    act__msg_cache *cache = worker != NULL && worker->sys == sys ? &worker->cache : &local;
+    if (cache->head == NULL) {
+        uint32_t want = cache == &local ? 1u : ACT__MSG_CACHE_BATCH;
+        if (pool_take(sys, cache, want, reserve) == 0) return NULL;
+    }
+    act_msg *msg = cache->head;
+    cache->head = msg_next(msg);
+    cache->count--;
+    TK_ASSERT(cache != &local || cache->count == 0);
+    msg_reset(msg);
+    return msg;
+}
+
+act_msg *act_msg_alloc(act_system *sys)
+{
+    return msg_alloc(sys, false);
+}
+
+act_msg *act__msg_alloc_must(act_system *sys)
+{
+    return msg_alloc(sys, true);
+}
+
+void act_msg_free(act_system *sys, act_msg *msg)
+{
+    TK_ASSERT(sys != NULL);
+    if (msg == NULL) return;
+    if (msg->ptr != NULL && msg->ptr_free != NULL) msg->ptr_free(msg->ptr);
+    msg->ptr = NULL;
+    act__worker *worker = act__current_worker();
+    if (worker == NULL || worker->sys != sys) {
+        act__msg_cache local = {.head = msg, .count = 1};
+        msg_set_next(msg, NULL);
+        pool_give(sys, &local, 1);
+        return;
+    }
+    act__msg_cache *cache = &worker->cache;
+    msg_set_next(msg, cache->head);
+    cache->head = msg;
+    cache->count++;
+    if (cache->count > 2u * ACT__MSG_CACHE_BATCH) pool_give(sys, cache, ACT__MSG_CACHE_BATCH);
+}
