@@ -245,6 +245,11 @@ void act_stop(act_ctx *ctx, act_reason_kind kind);
  * formatted (printf-style) and truncated to ACT_REASON_DETAIL_BYTES - 1 bytes. Returns err. */
 tk_err act_fail(act_ctx *ctx, tk_err err, const char *fmt, ...) TK_PRINTF_LIKE(3, 4);
 
+/* End this actor's turn when the current handler returns, even if messages are waiting, so
+ * that other actors on its scheduler run first (erlang:yield/0). A message an actor sends to
+ * itself is otherwise handled in the same turn; send one and yield to loop cooperatively. */
+void act_yield(act_ctx *ctx);
+
 /* Turn trapping of exit signals on or off for this actor (process_flag(trap_exit, on)). */
 void act_trap_exit(act_ctx *ctx, bool on);
 

@@ -91,12 +91,16 @@ static bool name_is_valid(const char *text)
     return size >= 1u && size <= ACT_NAME_BYTES_MAX;
 }
 
-/* The slot of ref when ref is live; NULL otherwise. Caller holds ctl_lock. */
+/* The slot of ref when ref is live; NULL otherwise. Marks the slot as having control
+ * entries first (seq_cst, then the seq_cst load of its word): an exiting actor sets CLOSED
+ * and then reads the mark, so either we see CLOSED or its exit sees the mark and takes the
+ * lock to unhook what we are about to add. Caller holds ctl_lock. */
 static act__actor *live_locked(act_system *sys, act_ref ref)
 {
     act__actor *actor = act__slot(sys, ref);
     if (actor == NULL) return NULL;
-    uint64_t word = atomic_load_explicit(&actor->word, memory_order_acquire);
+    atomic_store_explicit(&actor->has_ctl, true, memory_order_seq_cst);
+    uint64_t word = atomic_load_explicit(&actor->word, memory_order_seq_cst);
     if (act__word_gen(word) != ref.gen || (word & ACT__WORD_CLOSED) != 0) return NULL;
     return actor;
 }
@@ -547,6 +551,8 @@ void act__ctl_actor_exit(act_system *sys, act_ref self, act__actor *actor, const
 {
     TK_ASSERT(sys != NULL && actor != NULL && reason != NULL);
     TK_ASSERT((atomic_load_explicit(&actor->word, memory_order_relaxed) & ACT__WORD_CLOSED) != 0);
+    /* seq_cst: pairs with live_locked (our CLOSED was set by a seq_cst RMW before this). */
+    if (!atomic_load_explicit(&actor->has_ctl, memory_order_seq_cst)) return;
     act__link *links;
     act__monitor *downs;
     pthread_mutex_lock(&sys->ctl_lock);

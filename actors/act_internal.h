@@ -63,6 +63,9 @@ typedef struct act__actor {
     size_t state_size_bytes;
     uint32_t release_batch; /* handled messages released from the count at once in a turn */
     bool trap_exit;
+    /* Set (seq_cst, under ctl_lock) before any entry below is made for this actor, and
+     * cleared when its slot is reused: an exit that finds it clear skips ctl_lock. */
+    _Atomic bool has_ctl;
     /* Under sys->ctl_lock; all empty again once the actor has exited. An actor is live for
      * them while its word has its generation and no CLOSED bit. */
     act__link *links;
@@ -103,6 +106,7 @@ struct act_ctx {
     act_ref self;
     act_msg *current_msg; /* the message being handled; NULL once re-sent (moved) */
     bool exit_pending;    /* the actor ends when the callback returns */
+    bool yield;           /* the turn ends when the handler returns */
     act_reason reason;    /* why, when exit_pending */
     bool fail_set;        /* act_fail recorded a detail for the error about to be returned */
     char fail_detail[ACT_REASON_DETAIL_BYTES];
@@ -161,7 +165,12 @@ struct act_system {
 };
 
 /* The worker running on this thread, or NULL outside scheduler threads. */
-act__worker *act__current_worker(void);
+extern _Thread_local act__worker *act__tls_worker;
+
+static inline act__worker *act__current_worker(void)
+{
+    return act__tls_worker;
+}
 
 /* Slot of ref if ref names a slot of this system (bounds only; the generation is checked by
  * whoever uses it). NULL for refs out of range. */

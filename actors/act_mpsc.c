@@ -16,9 +16,10 @@ void act__mpsc_push(act__mpsc *q, act__qnode *node)
     TK_ASSERT(q != NULL);
     TK_ASSERT(node != NULL);
     atomic_store_explicit(&node->next, NULL, memory_order_relaxed);
-    /* acq_rel: the node's contents are published with it, and the previous head is
-     * observed fully linked by us before we link to it */
-    act__qnode *prev = atomic_exchange_explicit(&q->head, node, memory_order_acq_rel);
+    /* seq_cst (acq_rel would do for the queue itself): the scheduler's park/wake handshake
+     * relies on this exchange being in the single total order (act_system.c, wake_one). On
+     * x86 it is the same locked instruction either way. */
+    act__qnode *prev = atomic_exchange_explicit(&q->head, node, memory_order_seq_cst);
     /* release: the consumer's acquire load of next sees the node's contents */
     atomic_store_explicit(&prev->next, node, memory_order_release);
 }

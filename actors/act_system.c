@@ -17,12 +17,7 @@
 #define CAS_TRIES_MAX     (1u << 24) /* lock-free retry loops: far past any real contention */
 #define RELEASE_BATCH_MAX 16u        /* handled messages released from the count at once */
 
-static _Thread_local act__worker *tls_worker;
-
-act__worker *act__current_worker(void)
-{
-    return tls_worker;
-}
+_Thread_local act__worker *act__tls_worker;
 
 static act__actor *actor_of_run_node(act__qnode *node)
 {
@@ -50,13 +45,14 @@ static void futex_wake(_Atomic uint32_t *word)
     (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-/* Wake one parked worker, unless one is already searching for work (it will find it). */
+/* Wake one parked worker, unless one is already searching for work (it will find it).
+ * Called right after a push to a run queue, whose exchange is seq_cst: with these seq_cst
+ * loads and the parker's seq_cst increment and head loads (Dekker's pattern), either we see
+ * the parker counted or it sees our push. No fence is needed on this, the hot side. */
 static void wake_one(act_system *sys)
 {
-    /* seq_cst fence pairs with the parker's: either we see it asleep, or it sees our push */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&sys->searching, memory_order_relaxed) > 0) return;
-    if (atomic_load_explicit(&sys->sleepers, memory_order_relaxed) == 0) return;
+    if (atomic_load_explicit(&sys->searching, memory_order_seq_cst) > 0) return;
+    if (atomic_load_explicit(&sys->sleepers, memory_order_seq_cst) == 0) return;
     for (uint32_t i = 0; i < sys->threads; i++) {
         act__worker *w = &sys->workers[i];
         uint32_t expected = 1;
@@ -73,13 +69,13 @@ static void wake_one(act_system *sys)
  * own when called on a scheduler thread of this system, else one chosen round robin. */
 static void schedule(act_system *sys, act__actor *actor)
 {
-    act__worker *w = tls_worker;
+    act__worker *w = act__tls_worker;
     if (w == NULL || w->sys != sys) {
         uint32_t next = atomic_fetch_add_explicit(&sys->inject_next, 1, memory_order_relaxed);
         w = &sys->workers[next % sys->threads];
     }
     act__mpsc_push(&w->runq, &actor->run_node);
-    wake_one(sys);
+    if (sys->threads > 1 || w != act__tls_worker) wake_one(sys); /* else: we are its worker */
 }
 
 /* ---- Slots ------------------------------------------------------------------------------------
@@ -163,7 +159,7 @@ tk_err act__deliver(act_system *sys, act_ref to, act_msg *msg, bool signal, bool
     }
     act__mpsc_push(signal ? &actor->signals : &actor->mailbox, &msg->node);
     if (act__word_count(word) == 0) schedule(sys, actor);
-    act__worker *w = tls_worker;
+    act__worker *w = act__tls_worker;
     if (w != NULL && w->sys == sys) {
         atomic_store_explicit(&w->sent, atomic_load_explicit(&w->sent, memory_order_relaxed) + 1u,
                               memory_order_relaxed);
@@ -182,7 +178,7 @@ tk_err act_send(act_system *sys, act_ref to, act_msg *msg)
     TK_ASSERT(msg->type >= ACT_MSG_USER || msg->type <= ACT_MSG_TIMEOUT);
     tk_err err = act__deliver(sys, to, msg, false, false);
     if (err != TK_OK) return err;
-    act__worker *w = tls_worker;
+    act__worker *w = act__tls_worker;
     if (w != NULL && w->ctx.current_msg == msg) w->ctx.current_msg = NULL; /* moved on */
     return TK_OK;
 }
@@ -288,6 +284,13 @@ tk_err act_fail(act_ctx *ctx, tk_err err, const char *fmt, ...)
     return err;
 }
 
+void act_yield(act_ctx *ctx)
+{
+    TK_ASSERT(ctx != NULL);
+    TK_ASSERT(ctx->actor != NULL);
+    ctx->yield = true;
+}
+
 void act_trap_exit(act_ctx *ctx, bool on)
 {
     TK_ASSERT(ctx != NULL);
@@ -337,6 +340,7 @@ static act_ref slot_prepare(act__actor *actor, uint32_t index, const act_spawn_o
     actor->state = state;
     actor->state_size_bytes = opts->state_size_bytes;
     actor->trap_exit = opts->trap_exit;
+    atomic_store_explicit(&actor->has_ctl, false, memory_order_relaxed);
     /* release: everything above is visible to whoever admits a message (acquire CAS) */
     atomic_store_explicit(&actor->word, (uint64_t)gen << ACT__WORD_GEN_SHIFT | 1u,
                           memory_order_release);
@@ -350,6 +354,7 @@ static void ctx_begin(act_ctx *ctx, act_system *sys, act__actor *actor, act_ref 
     ctx->self = self;
     ctx->current_msg = NULL;
     ctx->exit_pending = false;
+    ctx->yield = false;
     ctx->fail_set = false;
 }
 
@@ -438,7 +443,8 @@ void act__actor_exit(act_system *sys, act_ctx *ctx, uint32_t finished, bool run_
         ctx->current_msg = NULL;
         actor->behaviour->terminate(ctx, actor->state, &reason);
     }
-    uint64_t old = atomic_fetch_or_explicit(&actor->word, ACT__WORD_CLOSED, memory_order_acq_rel);
+    /* seq_cst: the control tables' handshake (act_ctl.c, live_locked) */
+    uint64_t old = atomic_fetch_or_explicit(&actor->word, ACT__WORD_CLOSED, memory_order_seq_cst);
     TK_ASSERT((old & ACT__WORD_CLOSED) == 0);
     TK_ASSERT(act__word_count(old) >= finished);
     act__ctl_actor_exit(sys, ctx->self, actor, &reason);
@@ -534,7 +540,7 @@ static void run_turn(act__worker *w, act__actor *actor)
         finished = turn_release(actor, finished + 1u);
         turn_signal(w, ctx, (act_msg *)(void *)node);
     }
-    for (uint32_t n = 0; n < ACT_TURN_MSGS_MAX && !ctx->exit_pending; n++) {
+    for (uint32_t n = 0; n < ACT_TURN_MSGS_MAX && !ctx->exit_pending && !ctx->yield; n++) {
         act__qnode *node = act__mpsc_pop(&actor->mailbox);
         if (node == NULL) break;
         finished = turn_release(actor, finished + 1u);
@@ -601,6 +607,18 @@ static act__actor *spin_for_work(act__worker *w)
     return actor;
 }
 
+/* True when every run queue is drained: a drained queue's head is its stub again. seq_cst
+ * loads, after the sleeper count's seq_cst increment: the parker's half of wake_one's
+ * handshake. A queue another worker is popping from may look busy: then we do not sleep. */
+static bool runqs_drained(act_system *sys)
+{
+    for (uint32_t i = 0; i < sys->threads; i++) {
+        act__mpsc *q = &sys->workers[i].runq;
+        if (atomic_load_explicit(&q->head, memory_order_seq_cst) != &q->stub) return false;
+    }
+    return true;
+}
+
 /* Sleep until woken. Announces itself first, then looks once more, so that a sender either
  * sees it asleep (and wakes it) or its work is seen here. Returns work found on the way. */
 static act__actor *park(act__worker *w)
@@ -608,9 +626,9 @@ static act__actor *park(act__worker *w)
     act_system *sys = w->sys;
     atomic_store_explicit(&w->parked, 1, memory_order_seq_cst);
     atomic_fetch_add_explicit(&sys->sleepers, 1, memory_order_seq_cst);
-    atomic_thread_fence(memory_order_seq_cst);
     act__actor *actor = find_work(w);
-    if (actor == NULL && !atomic_load_explicit(&sys->stopping, memory_order_seq_cst)) {
+    bool idle = actor == NULL && runqs_drained(sys);
+    if (idle && !atomic_load_explicit(&sys->stopping, memory_order_seq_cst)) {
         atomic_fetch_add_explicit(&w->parks, 1, memory_order_relaxed);
         while (atomic_load_explicit(&w->parked, memory_order_acquire) == 1) {
             futex_wait(&w->parked, 1);
@@ -628,7 +646,7 @@ static act__actor *park(act__worker *w)
 static void *worker_main(void *arg)
 {
     act__worker *w = arg;
-    tls_worker = w;
+    act__tls_worker = w;
     for (;;) { /* the scheduler's main loop: ends when the system stops */
         if (atomic_load_explicit(&w->sys->stopping, memory_order_acquire)) break;
         act__actor *actor = find_work(w);
@@ -637,7 +655,7 @@ static void *worker_main(void *arg)
         if (actor != NULL) run_turn(w, actor);
     }
     act__msg_cache_flush(w->sys, &w->cache);
-    tls_worker = NULL;
+    act__tls_worker = NULL;
     return NULL;
 }
 
@@ -772,7 +790,7 @@ static void shutdown_all(act_system *sys)
 void act_system_close(act_system *sys)
 {
     if (sys == NULL) return;
-    TK_ASSERT(tls_worker == NULL); /* not from a scheduler thread: it would wait for itself */
+    TK_ASSERT(act__tls_worker == NULL); /* not from a scheduler thread: it would wait for itself */
     atomic_store_explicit(&sys->closing, true, memory_order_release);
     for (uint32_t waited_ms = 0; live_count(sys) > 0; waited_ms++) {
         if (waited_ms % CLOSE_ROUND_MS == 0) shutdown_all(sys);

@@ -2,7 +2,7 @@
  * Suite", AGERE! 2014): ping-pong, counting, thread ring, spawn and exit. Prints one line per
  * figure, `name=<benchmark>_t<threads> unit=<unit> value=<number>`, which bench/actors/run
  * lines up against the same programs in Erlang/OTP and CAF (bench/peers/).
- * Usage: bench_actors --threads N [--quick] */
+ * Usage: bench_actors --threads N [--quick] [--only pingpong|counting|ring|spawn] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +16,14 @@ typedef struct bench {
     act_system *sys;
     act_port *port;
     uint32_t threads;
-    uint32_t scale; /* 1, or 10 with --quick */
+    uint32_t scale;   /* 1, or 10 with --quick */
+    const char *only; /* run just this benchmark (--only NAME), or all when NULL */
 } bench;
+
+static bool wanted(const bench *b, const char *name)
+{
+    return b->only == NULL || strcmp(b->only, name) == 0;
+}
 
 static uint64_t now_ns(void)
 {
@@ -175,7 +181,7 @@ static void bench_pingpong(bench *b)
  */
 
 #define COUNT_MAILBOX 4096u
-#define COUNT_BATCH   512u /* messages a producer turn sends before yielding to the counter */
+#define COUNT_BATCH   512u
 
 typedef struct counter {
     uint64_t sum;
@@ -240,7 +246,8 @@ static tk_err producer_handle(act_ctx *ctx, void *state, act_msg *msg)
     }
     if (p->next < p->total) {
         msg->sender = act_self(ctx);
-        return act_send(sys, act_self(ctx), msg); /* yield: the counter runs meanwhile */
+        act_yield(ctx); /* the counter runs before the next batch */
+        return act_send(sys, act_self(ctx), msg);
     }
     msg->type = MSG_TOTAL;
     msg->sender = p->done;
@@ -248,6 +255,7 @@ static tk_err producer_handle(act_ctx *ctx, void *state, act_msg *msg)
     if (err != TK_EFULL) return err;
     msg->type = MSG_MORE; /* the counter is full: ask again on the next turn */
     msg->sender = act_self(ctx);
+    act_yield(ctx);
     return act_send(sys, act_self(ctx), msg);
 }
 
@@ -414,10 +422,13 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             b.threads = (uint32_t)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            b.only = argv[++i];
         } else if (strcmp(argv[i], "--quick") == 0) {
             b.scale = 10;
         } else {
-            fprintf(stderr, "usage: bench_actors --threads N [--quick]\n");
+            fprintf(stderr, "usage: bench_actors --threads N [--quick] "
+                            "[--only pingpong|counting|ring|spawn]\n");
             return 2;
         }
     }
@@ -434,10 +445,10 @@ int main(int argc, char **argv)
                             .clock = tk_clock_system()};
     TK_ASSERT(act_system_open(&opts, &b.sys) == TK_OK);
     TK_ASSERT(act_port_open(b.sys, 1024, &b.port) == TK_OK);
-    bench_pingpong(&b);
-    bench_counting(&b);
-    bench_ring(&b);
-    bench_spawn(&b);
+    if (wanted(&b, "pingpong")) bench_pingpong(&b);
+    if (wanted(&b, "counting")) bench_counting(&b);
+    if (wanted(&b, "ring")) bench_ring(&b);
+    if (wanted(&b, "spawn")) bench_spawn(&b);
     act_port_close(b.port);
     act_system_close(b.sys);
     return 0;
