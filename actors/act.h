@@ -397,8 +397,9 @@ act_ref act_port_ref(const act_port *port);
 act_system *act_port_system(const act_port *port);
 
 /* Wait up to timeout_ms for the next message; *out_msg is then the caller's (free it with
- * act_msg_free). Errors: TK_ETIMEDOUT. Context: the port's thread; blocks (never call it on
- * a scheduler thread). */
+ * act_msg_free). The thread spins for up to 50 us before it sleeps, so that a quick answer
+ * does not pay a thread wake-up. Errors: TK_ETIMEDOUT. Context: the port's thread; blocks
+ * (never call it on a scheduler thread). */
 TK_MUST_USE tk_err act_port_receive(act_port *port, uint32_t timeout_ms, act_msg **out_msg);
 
 /* Request/reply from an outside thread: sends msg from the port as a request and waits up to

@@ -123,6 +123,8 @@ typedef struct act__worker {
     uint32_t index;
     pthread_t thread;
     act__msg_cache cache;
+    act__actor *next_actor; /* owner only: runs next, never stolen (the LIFO slot) */
+    uint32_t lifo_runs;     /* next-slot turns run in a row */
     act_ctx ctx;
     tk_rng rng; /* victim choice */
     _Atomic uint64_t steals;

@@ -15,7 +15,11 @@
 #include "act_internal.h"
 
 #define CAS_TRIES_MAX     (1u << 24) /* lock-free retry loops: far past any real contention */
-#define RELEASE_BATCH_MAX 16u        /* handled messages released from the count at once */
+#define RELEASE_BATCH_MAX 16u
+#define LIFO_RUNS_MAX                                                                              \
+    32u /* next-slot turns in a row before the run queue gets a turn */ /* handled messages        \
+                                                                           released from the count \
+                                                                           at once */
 
 _Thread_local act__worker *act__tls_worker;
 
@@ -65,17 +69,32 @@ static void wake_one(act_system *sys)
     }
 }
 
-/* Put an actor whose count just became non-zero (or stays so) on a run queue: this worker's
- * own when called on a scheduler thread of this system, else one chosen round robin. */
-static void schedule(act_system *sys, act__actor *actor)
+/* Put an actor on a run queue: this worker's own when called on a scheduler thread of this
+ * system, else one chosen round robin. */
+static void runq_push(act_system *sys, act__worker *w, act__actor *actor)
 {
-    act__worker *w = act__tls_worker;
     if (w == NULL || w->sys != sys) {
         uint32_t next = atomic_fetch_add_explicit(&sys->inject_next, 1, memory_order_relaxed);
         w = &sys->workers[next % sys->threads];
     }
     act__mpsc_push(&w->runq, &actor->run_node);
     if (sys->threads > 1 || w != act__tls_worker) wake_one(sys); /* else: we are its worker */
+}
+
+/* Schedule an actor whose count just went from 0 to 1. On a scheduler thread it takes the
+ * worker's next slot (the actor just sent a message runs next, on this core, as in tokio's
+ * LIFO slot), pushing the slot's previous occupant to the run queue where others may steal
+ * it. The slot is not stealable, so filling it wakes nobody. */
+static void schedule(act_system *sys, act__actor *actor)
+{
+    act__worker *w = act__tls_worker;
+    if (w != NULL && w->sys == sys) {
+        act__actor *displaced = w->next_actor;
+        w->next_actor = actor;
+        if (displaced == NULL) return;
+        actor = displaced;
+    }
+    runq_push(sys, w, actor);
 }
 
 /* ---- Slots ------------------------------------------------------------------------------------
@@ -552,7 +571,9 @@ static void run_turn(act__worker *w, act__actor *actor)
     }
     uint64_t old = atomic_fetch_sub_explicit(&actor->word, finished, memory_order_acq_rel);
     TK_ASSERT(act__word_count(old) >= finished);
-    if (act__word_count(old) > finished) schedule(sys, actor); /* more waiting: requeue */
+    if (act__word_count(old) > finished) { /* more waiting: to the back of the queue */
+        runq_push(sys, w, actor);
+    }
 }
 
 /* ---- Workers ----------------------------------------------------------------------------------
@@ -643,13 +664,34 @@ static act__actor *park(act__worker *w)
     return actor;
 }
 
+/* The next slot's actor, unless LIFO_RUNS_MAX of them ran in a row: then it goes to the back
+ * of the run queue, so that a chain of actors messaging each other cannot starve the rest. */
+static act__actor *next_slot_take(act__worker *w)
+{
+    act__actor *actor = w->next_actor;
+    if (actor == NULL) return NULL;
+    w->next_actor = NULL;
+    if (w->lifo_runs < LIFO_RUNS_MAX) {
+        w->lifo_runs++;
+        return actor;
+    }
+    w->lifo_runs = 0;
+    runq_push(w->sys, w, actor);
+    return NULL;
+}
+
 static void *worker_main(void *arg)
 {
     act__worker *w = arg;
     act__tls_worker = w;
     for (;;) { /* the scheduler's main loop: ends when the system stops */
         if (atomic_load_explicit(&w->sys->stopping, memory_order_acquire)) break;
-        act__actor *actor = find_work(w);
+        act__actor *actor = next_slot_take(w);
+        if (actor != NULL) {
+            run_turn(w, actor);
+            continue;
+        }
+        actor = find_work(w);
         if (actor == NULL) actor = spin_for_work(w);
         if (actor == NULL) actor = park(w);
         if (actor != NULL) run_turn(w, actor);

@@ -1,14 +1,16 @@
 /* Savina-style benchmarks of the actor runtime (Imam and Sarkar, "Savina - An Actor Benchmark
  * Suite", AGERE! 2014): ping-pong, counting, thread ring, spawn and exit. Prints one line per
- * figure, `name=<benchmark>_t<threads> unit=<unit> value=<number>`, which bench/actors/run
- * lines up against the same programs in Erlang/OTP and CAF (bench/peers/).
- * Usage: bench_actors --threads N [--quick] [--only pingpong|counting|ring|spawn] */
+ * figure (plus an OTP supervisor's restart latency), `name=<benchmark>_t<threads> unit=<unit>
+ * value=<number>`, which bench/actors/run lines up against the same programs in Erlang/OTP and CAF
+ * (bench/peers/). Usage: bench_actors --threads N [--quick] [--only
+ * pingpong|counting|ring|spawn|restart|xthread] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "act.h"
+#include "sup.h"
 
 enum { MSG_GO = ACT_MSG_USER, MSG_PEER, MSG_DONE, MSG_COUNT, MSG_TOTAL, MSG_MORE, MSG_STOP };
 
@@ -416,6 +418,131 @@ static void bench_spawn(bench *b)
     free(refs);
 }
 
+/* ---- Cross-thread round trip ------------------------------------------------------------------
+ */
+
+static tk_err echo_handle(act_ctx *ctx, void *state, act_msg *msg)
+{
+    (void)state;
+    act_ref to = msg->sender;
+    msg->sender = act_self(ctx);
+    return act_send(act_ctx_system(ctx), to, msg);
+}
+
+static const act_behaviour echo_behaviour = {.name = "echo", .handle = echo_handle};
+
+/* Round trips between this (outside) thread, through its port, and an actor on a scheduler
+ * thread: two cross-thread hand-offs each, with both sides spinning before they park. */
+static void bench_xthread(bench *b)
+{
+    act_ref echo = spawn_or_die(b, &echo_behaviour, 0, NULL, 16);
+    uint32_t samples = RTT_SAMPLES_MAX / b->scale;
+    uint64_t *rtt = calloc(samples, sizeof(uint64_t));
+    TK_ASSERT(rtt != NULL);
+    act_msg *msg = act_msg_alloc(b->sys);
+    TK_ASSERT(msg != NULL);
+    msg->type = MSG_GO;
+    for (uint32_t i = 0; i < samples; i++) {
+        msg->sender = act_port_ref(b->port);
+        uint64_t start = now_ns();
+        TK_ASSERT(act_send(b->sys, echo, msg) == TK_OK);
+        TK_ASSERT(act_port_receive(b->port, 10000, &msg) == TK_OK);
+        rtt[i] = now_ns() - start;
+    }
+    act_msg_free(b->sys, msg);
+    qsort(rtt, samples, sizeof(uint64_t), cmp_u64);
+    report(b, "xthread_rtt_p50", "ns", (double)rtt[samples / 2u]);
+    report(b, "xthread_rtt_p99", "ns", (double)rtt[(uint64_t)samples * 99u / 100u]);
+    free(rtt);
+    act_reason stop = act_reason_of(ACT_REASON_SHUTDOWN);
+    TK_ASSERT(act_exit(b->sys, ACT_REF_NONE, echo, &stop) == TK_OK);
+    TK_ASSERT(act_port_wait_exit(b->port, echo, 10000, NULL) == TK_OK);
+}
+
+/* ---- Supervisor restart -----------------------------------------------------------------------
+ */
+
+#define RESTART_SAMPLES 10000u
+
+typedef struct restart_run {
+    act_ref done;
+    uint64_t crash_ns; /* when the last child crashed; 0 before the first crash */
+    uint64_t *samples; /* crash to the new child's init, ns */
+    uint32_t count;
+    uint32_t wanted;
+} restart_run;
+
+/* init of each incarnation: time the restart, then crash again (or report when done). */
+static tk_err crasher_init(act_ctx *ctx, void *state, const void *arg)
+{
+    restart_run *run = (restart_run *)(uintptr_t)arg; /* one supervisor child at a time */
+    *(restart_run **)state = run;
+    if (run->crash_ns != 0) run->samples[run->count++] = now_ns() - run->crash_ns;
+    act_system *sys = act_ctx_system(ctx);
+    if (run->count == run->wanted)
+        return act_send_data(sys, run->done, act_self(ctx), MSG_DONE, NULL, 0);
+    return act_send_data(sys, act_self(ctx), act_self(ctx), MSG_GO, NULL, 0);
+}
+
+static tk_err crasher_handle(act_ctx *ctx, void *state, act_msg *msg)
+{
+    (void)ctx;
+    (void)msg;
+    restart_run *run = *(restart_run **)state;
+    run->crash_ns = now_ns();
+    return TK_EIO; /* crash: the supervisor restarts us */
+}
+
+static const act_behaviour crasher_behaviour = {
+    .name = "crasher", .init = crasher_init, .handle = crasher_handle};
+
+static tk_err crasher_start(act_system *sys, act_ref sup, const void *arg, act_ref *out_child)
+{
+    act_spawn_opts opts = {.behaviour = &crasher_behaviour,
+                           .state_size_bytes = sizeof(restart_run *),
+                           .arg = arg,
+                           .mailbox_capacity = 4,
+                           .link_to = sup,
+                           .trap_exit = false};
+    return act_spawn(sys, &opts, out_child);
+}
+
+static void bench_restart(bench *b)
+{
+    restart_run run = {.done = act_port_ref(b->port), .wanted = RESTART_SAMPLES / b->scale};
+    run.samples = calloc(run.wanted, sizeof(uint64_t));
+    TK_ASSERT(run.samples != NULL);
+    sup_child_spec child = {.id = "crasher",
+                            .start = crasher_start,
+                            .arg = &run,
+                            .restart = SUP_PERMANENT,
+                            .shutdown = SUP_SHUTDOWN_BRUTAL_KILL,
+                            .type = SUP_WORKER};
+    sup_spec spec = {.name = "bench",
+                     .flags = {.strategy = SUP_ONE_FOR_ONE,
+                               .intensity = SUP_INTENSITY_MAX,
+                               .period_ms = 1,
+                               .auto_shutdown = SUP_AUTO_SHUTDOWN_NEVER},
+                     .children = &child,
+                     .child_count = 1,
+                     .children_max = 1,
+                     .mailbox_capacity = 64};
+    /* Crash reports and restart logs are on the measured path when enabled; the peers are
+     * measured without theirs, so this run turns them off. */
+    char why[64];
+    TK_ASSERT(tk_log_set_levels("error,actors=off,sup=off", why, sizeof(why)) == TK_OK);
+    act_ref sup;
+    TK_ASSERT(sup_start(b->sys, &spec, ACT_REF_NONE, &sup) == TK_OK);
+    act_msg_free(b->sys, wait_for(b, MSG_DONE));
+    TK_ASSERT(tk_log_set_levels("info", why, sizeof(why)) == TK_OK);
+    qsort(run.samples, run.count, sizeof(uint64_t), cmp_u64);
+    report(b, "restart_p50", "ns", (double)run.samples[run.count / 2u]);
+    report(b, "restart_p99", "ns", (double)run.samples[(uint64_t)run.count * 99u / 100u]);
+    TK_ASSERT(sup_stop(b->sys, b->port, sup, 10000) == TK_OK);
+    TK_ASSERT(act_port_wait_exit(b->port, sup, 10000, NULL) == TK_OK);
+    free(run.samples);
+}
+
 int main(int argc, char **argv)
 {
     bench b = {.threads = 1, .scale = 1};
@@ -428,7 +555,7 @@ int main(int argc, char **argv)
             b.scale = 10;
         } else {
             fprintf(stderr, "usage: bench_actors --threads N [--quick] "
-                            "[--only pingpong|counting|ring|spawn]\n");
+                            "[--only pingpong|counting|ring|spawn|restart|xthread]\n");
             return 2;
         }
     }
@@ -449,6 +576,8 @@ int main(int argc, char **argv)
     if (wanted(&b, "counting")) bench_counting(&b);
     if (wanted(&b, "ring")) bench_ring(&b);
     if (wanted(&b, "spawn")) bench_spawn(&b);
+    if (wanted(&b, "restart")) bench_restart(&b);
+    if (wanted(&b, "xthread")) bench_xthread(&b);
     act_port_close(b.port);
     act_system_close(b.sys);
     return 0;
