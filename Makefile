@@ -3,7 +3,7 @@
 #   make test    install missing dependencies, debug build with ASan+UBSan, run ctest
 #   make tsan    debug build with ThreadSanitizer, run ctest (CI runs it too)
 #   make demo    install missing dependencies, release build, run `troika demo`
-#   make bench   release build, run every benchmark under bench/
+#   make bench   release build, run troika's benchmarks (bench/actors/run adds the peers)
 #   make fuzz    clang build with libFuzzer+ASan+UBSan, run each fuzz target FUZZ_SECONDS
 #   make format  reformat the sources with clang-format; make format-check only checks
 # CI=true (set by CI) adds -Werror.
@@ -50,6 +50,8 @@ bench-build: release
 
 bench: bench-build
 	$(RELEASE_DIR)/bench/bench_base
+	$(RELEASE_DIR)/bench/actors/bench_actors --threads 1
+	$(RELEASE_DIR)/bench/actors/bench_actors --threads 2
 
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=Debug -DTK_FUZZ=ON \

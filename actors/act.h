@@ -381,13 +381,16 @@ TK_MUST_USE tk_err act_loop_run(act_system *sys, void (*fn)(void *arg, struct uv
 
 /* A port gives a thread that is not an actor (main, a test, a service thread) an act_ref
  * with a mailbox, so that it can be sent to, link, monitor and call actors. Messages wait in
- * the port until received. A port is an actor slot; it counts toward actors_max. */
+ * the port until received. A port is an actor slot (it counts toward actors_max) that traps
+ * exits, so exit signals reach its thread as ACT_MSG_EXIT; a kill or the system's close ends
+ * it, after which receives time out. One thread uses a port at a time. */
 typedef struct act_port act_port;
 
 /* Errors: TK_EFULL (actors_max), TK_ENOMEM. mailbox_capacity as for spawn. */
 TK_MUST_USE tk_err act_port_open(act_system *sys, uint32_t mailbox_capacity, act_port **out_port);
 
-/* Close the port (exit reason normal: links and monitors are told). NULL is a no-op. */
+/* Close the port (exit reason normal: links and monitors are told); messages still waiting
+ * are freed. Every port must be closed before act_system_close. NULL is a no-op. */
 void act_port_close(act_port *port);
 
 /* The port's ref, for senders and as the sender of what this thread sends. */

@@ -166,6 +166,14 @@ struct act_system {
     act__loop *loop;
 };
 
+/* Sleep while *word == expected (Linux futex), up to timeout_ns (0: no limit); may return
+ * early. Wake one sleeper on word. */
+void act__futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ns);
+void act__futex_wake(_Atomic uint32_t *word);
+
+/* A spin-wait hint to the CPU (pause on x86). */
+void act__cpu_relax(void);
+
 /* The worker running on this thread, or NULL outside scheduler threads. */
 extern _Thread_local act__worker *act__tls_worker;
 

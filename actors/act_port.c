@@ -1,7 +1,8 @@
 /* Request/reply, and ports: mailboxes for threads that are not actors. A port is an actor
- * (trapping exits) whose handler moves each message into a mutex-guarded list that the
- * owning thread waits on; act_call and act_port_wait_exit pick their answer out of that list
- * by correlation id and leave the rest. */
+ * (trapping exits) whose handler pushes each message into the port's inbox, an MPSC queue
+ * that the owning thread alone pops, waiting by spinning and then on a futex. The owning
+ * thread moves what it pops into a private stash, from which act_call and
+ * act_port_wait_exit pick their answer by correlation id, leaving the rest. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,18 +62,19 @@ tk_err act_reply(act_system *sys, const act_msg *request, act_msg *reply)
     return TK_OK;
 }
 
-/* ---- Ports ------------------------------------------------------------------------------------
- */
+/* ---- Ports ---------------------------------------------------------------------------------- */
 
+/* Shared by the port's thread and its actor; freed by whichever lets go last (refs). */
 struct act_port {
     act_system *sys;
     act_ref ref;
-    pthread_mutex_t lock;
-    pthread_cond_t cond; /* on CLOCK_MONOTONIC */
-    act_msg *head;       /* received, not yet taken: linked through node.next */
-    act_msg *tail;
-    bool closed;               /* the port's actor has exited */
-    _Atomic uint32_t arrivals; /* messages received so far: spinning receivers watch it */
+    act__mpsc inbox;           /* pushed by the port's actor, popped by the port's thread */
+    _Atomic uint32_t arrivals; /* futex word: bumped after each push and at close */
+    _Atomic uint32_t sleeping; /* the port's thread is in (or entering) futex_wait */
+    _Atomic bool closed;       /* the port's actor has exited */
+    _Atomic uint32_t refs;     /* 2 while both the thread and the actor hold the port */
+    act_msg *stash_head;       /* port's thread only: popped, not yet taken */
+    act_msg *stash_tail;
 };
 
 static act_msg *list_next(const act_msg *msg)
@@ -80,10 +82,26 @@ static act_msg *list_next(const act_msg *msg)
     return (act_msg *)atomic_load_explicit(&msg->node.next, memory_order_relaxed);
 }
 
+static void port_release(act_port *port)
+{
+    if (atomic_fetch_sub_explicit(&port->refs, 1, memory_order_acq_rel) == 1) free(port);
+}
+
+/* Tell the port's thread something arrived (a message, or the close). */
+static void port_notify(act_port *port)
+{
+    /* seq_cst, then the seq_cst load of sleeping: either the thread sees the new count before
+     * it sleeps, or we see it sleeping and wake it (and futex_wait re-checks the count). */
+    atomic_fetch_add_explicit(&port->arrivals, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&port->sleeping, memory_order_seq_cst) != 0) {
+        act__futex_wake(&port->arrivals);
+    }
+}
+
 static tk_err port_init(act_ctx *ctx, void *state, const void *arg)
 {
     (void)ctx;
-    act_port *port = (act_port *)(uintptr_t)arg; /* the port outlives its actor */
+    act_port *port = (act_port *)(uintptr_t)arg; /* held by the actor until terminate */
     TK_ASSERT(port != NULL);
     *(act_port **)state = port;
     return TK_OK;
@@ -98,18 +116,8 @@ static tk_err port_handle(act_ctx *ctx, void *state, act_msg *msg)
         return TK_OK;
     }
     ctx->current_msg = NULL; /* taken: the port's thread frees it */
-    atomic_store_explicit(&msg->node.next, NULL, memory_order_relaxed);
-    pthread_mutex_lock(&port->lock);
-    if (port->tail != NULL) {
-        atomic_store_explicit(&port->tail->node.next, &msg->node, memory_order_relaxed);
-    } else {
-        port->head = msg;
-    }
-    port->tail = msg;
-    pthread_cond_broadcast(&port->cond);
-    pthread_mutex_unlock(&port->lock);
-    /* release: a spinning receiver that sees the new count finds the message under the lock */
-    atomic_fetch_add_explicit(&port->arrivals, 1, memory_order_release);
+    act__mpsc_push(&port->inbox, &msg->node);
+    port_notify(port);
     return TK_OK;
 }
 
@@ -118,10 +126,9 @@ static void port_terminate(act_ctx *ctx, void *state, const act_reason *reason)
     (void)ctx;
     (void)reason;
     act_port *port = *(act_port **)state;
-    pthread_mutex_lock(&port->lock);
-    port->closed = true;
-    pthread_cond_broadcast(&port->cond);
-    pthread_mutex_unlock(&port->lock);
+    atomic_store_explicit(&port->closed, true, memory_order_release);
+    port_notify(port);
+    port_release(port); /* the actor lets go; the thread may already have */
 }
 
 const act_behaviour act__port_behaviour = {
@@ -134,13 +141,8 @@ tk_err act_port_open(act_system *sys, uint32_t mailbox_capacity, act_port **out_
     act_port *port = calloc(1, sizeof(*port));
     if (port == NULL) return TK_ENOMEM;
     port->sys = sys;
-    pthread_condattr_t attr;
-    if (pthread_condattr_init(&attr) != 0) goto fail;
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&port->cond, &attr);
-    pthread_condattr_destroy(&attr);
-    if (rc != 0) goto fail;
-    if (pthread_mutex_init(&port->lock, NULL) != 0) goto fail_cond;
+    act__mpsc_init(&port->inbox);
+    atomic_init(&port->refs, 2);
     act_spawn_opts opts = {.behaviour = &act__port_behaviour,
                            .state_size_bytes = sizeof(act_port *),
                            .arg = port,
@@ -149,18 +151,11 @@ tk_err act_port_open(act_system *sys, uint32_t mailbox_capacity, act_port **out_
                            .trap_exit = true};
     tk_err err = act_spawn(sys, &opts, &port->ref);
     if (err != TK_OK) {
-        pthread_mutex_destroy(&port->lock);
-        pthread_cond_destroy(&port->cond);
-        free(port);
+        free(port); /* the actor never held it: init runs only after the checks */
         return err;
     }
     *out_port = port;
     return TK_OK;
-fail_cond:
-    pthread_cond_destroy(&port->cond);
-fail:
-    free(port);
-    return TK_ENOMEM;
 }
 
 act_ref act_port_ref(const act_port *port)
@@ -177,51 +172,39 @@ act_system *act_port_system(const act_port *port)
     return port->sys;
 }
 
-/* A monotonic deadline timeout_ms from now, for pthread_cond_timedwait. */
-static struct timespec deadline_after(uint32_t timeout_ms)
+/* Move everything the inbox holds now to the end of the stash. */
+static void stash_fill(act_port *port)
 {
-    struct timespec now;
-    int rc = clock_gettime(CLOCK_MONOTONIC, &now);
-    TK_ASSERT(rc == 0);
-    uint64_t ns = (uint64_t)now.tv_nsec + (uint64_t)(timeout_ms % 1000u) * 1000000u;
-    now.tv_sec += (time_t)(timeout_ms / 1000u) + (time_t)(ns / 1000000000u);
-    now.tv_nsec = (long)(ns % 1000000000u);
-    return now;
+    for (act__qnode *node = act__mpsc_pop(&port->inbox); node != NULL;
+         node = act__mpsc_pop(&port->inbox)) {
+        act_msg *msg = (act_msg *)(void *)node;
+        atomic_store_explicit(&msg->node.next, NULL, memory_order_relaxed);
+        if (port->stash_tail != NULL) {
+            atomic_store_explicit(&port->stash_tail->node.next, &msg->node, memory_order_relaxed);
+        } else {
+            port->stash_head = msg;
+        }
+        port->stash_tail = msg;
+    }
 }
 
-/* Unlink and return the first message for which wanted(msg, key) holds, or NULL. Caller
- * holds the port lock. */
-static act_msg *port_scan_locked(act_port *port, bool (*wanted)(const act_msg *, uint64_t),
-                                 uint64_t key)
+/* Unlink and return the first stashed message for which wanted(msg, key) holds, or NULL. */
+static act_msg *stash_take(act_port *port, bool (*wanted)(const act_msg *, uint64_t), uint64_t key)
 {
     act_msg *prev = NULL;
-    for (act_msg *msg = port->head; msg != NULL; prev = msg, msg = list_next(msg)) {
+    for (act_msg *msg = port->stash_head; msg != NULL; prev = msg, msg = list_next(msg)) {
         if (!wanted(msg, key)) continue;
         act_msg *next = list_next(msg);
         if (prev != NULL) {
             atomic_store_explicit(&prev->node.next, next != NULL ? &next->node : NULL,
                                   memory_order_relaxed);
         } else {
-            port->head = next;
+            port->stash_head = next;
         }
-        if (port->tail == msg) port->tail = prev;
+        if (port->stash_tail == msg) port->stash_tail = prev;
         return msg;
     }
     return NULL;
-}
-
-/* Take the first message for which wanted(msg, key) holds, waiting until deadline. Caller
- * holds the port lock. NULL on timeout or when the port's actor is gone and nothing matches. */
-static act_msg *port_take_locked(act_port *port, bool (*wanted)(const act_msg *, uint64_t),
-                                 uint64_t key, const struct timespec *deadline)
-{
-    for (;;) { /* each pass scans what arrived; ends by match, timeout or close */
-        act_msg *msg = port_scan_locked(port, wanted, key);
-        if (msg != NULL) return msg;
-        if (port->closed) return NULL;
-        int rc = pthread_cond_timedwait(&port->cond, &port->lock, deadline);
-        if (rc == ETIMEDOUT) return NULL;
-    }
 }
 
 static bool wanted_any(const act_msg *msg, uint64_t key)
@@ -241,30 +224,37 @@ static bool wanted_down(const act_msg *msg, uint64_t key)
     return msg->type == ACT_MSG_DOWN && msg->correlation == key;
 }
 
+/* Take the first message for which wanted(msg, key) holds, waiting up to timeout_ms: spin for
+ * PORT_SPIN_NS first (an answer often comes within microseconds, and a thread wake-up costs
+ * tens of them on this kind of machine), then sleep. NULL on timeout, or when the port's actor
+ * is gone and nothing matches. */
 static act_msg *port_take(act_port *port, bool (*wanted)(const act_msg *, uint64_t), uint64_t key,
                           uint32_t timeout_ms)
 {
     TK_ASSERT(act__current_worker() == NULL); /* blocking: never on a scheduler thread */
-    struct timespec deadline = deadline_after(timeout_ms);
-    /* Spin before sleeping: an answer often comes within microseconds, and a condition
-     * variable's wake-up costs tens of them on this kind of machine. */
-    uint64_t spin_until = tk_clock_mono_ns(tk_clock_system()) + PORT_SPIN_NS;
-    uint32_t seen = atomic_load_explicit(&port->arrivals, memory_order_acquire) - 1u;
-    for (uint32_t i = 0; timeout_ms > 0; i++) {
-        uint32_t arrivals = atomic_load_explicit(&port->arrivals, memory_order_acquire);
-        if (arrivals != seen) {
+    uint64_t start_ns = tk_clock_mono_ns(tk_clock_system());
+    uint64_t deadline_ns = start_ns + (uint64_t)timeout_ms * 1000000u;
+    uint32_t seen = atomic_load_explicit(&port->arrivals, memory_order_seq_cst) - 1u;
+    for (uint64_t round = 0;; round++) { /* a wait: ends by a match, the deadline or the close */
+        uint32_t arrivals = atomic_load_explicit(&port->arrivals, memory_order_seq_cst);
+        if (arrivals != seen) { /* something came (or the close): look */
             seen = arrivals;
-            pthread_mutex_lock(&port->lock);
-            act_msg *msg = port_scan_locked(port, wanted, key);
-            pthread_mutex_unlock(&port->lock);
+            stash_fill(port);
+            act_msg *msg = stash_take(port, wanted, key);
             if (msg != NULL) return msg;
+            if (atomic_load_explicit(&port->closed, memory_order_acquire)) return NULL;
         }
-        if ((i & 63u) == 63u && tk_clock_mono_ns(tk_clock_system()) >= spin_until) break;
+        act__cpu_relax();
+        if ((round & 15u) != 15u) continue; /* read the clock every 16 rounds only */
+        uint64_t now_ns = tk_clock_mono_ns(tk_clock_system());
+        if (now_ns >= deadline_ns) return NULL;
+        if (now_ns - start_ns < PORT_SPIN_NS) continue;
+        atomic_store_explicit(&port->sleeping, 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&port->arrivals, memory_order_seq_cst) == seen) {
+            act__futex_wait(&port->arrivals, seen, deadline_ns - now_ns);
+        }
+        atomic_store_explicit(&port->sleeping, 0, memory_order_relaxed);
     }
-    pthread_mutex_lock(&port->lock);
-    act_msg *msg = port_take_locked(port, wanted, key, &deadline);
-    pthread_mutex_unlock(&port->lock);
-    return msg;
 }
 
 tk_err act_port_receive(act_port *port, uint32_t timeout_ms, act_msg **out_msg)
@@ -324,27 +314,21 @@ void act_port_close(act_port *port)
     if (port == NULL) return;
     TK_ASSERT(act__current_worker() == NULL);
     act_msg *close = act__msg_alloc_must(port->sys);
-    if (close != NULL) {
-        close->type = ACT__MSG_PORT_CLOSE;
-        if (act__deliver(port->sys, port->ref, close, false, true) != TK_OK) {
-            act_msg_free(port->sys, close); /* already gone (system closing) */
-        }
+    TK_ASSERT(close != NULL); /* without it the port's actor would never exit */
+    close->type = ACT__MSG_PORT_CLOSE;
+    if (act__deliver(port->sys, port->ref, close, false, true) != TK_OK) {
+        act_msg_free(port->sys, close); /* already gone */
     }
-    pthread_mutex_lock(&port->lock);
-    for (uint64_t waits = 0; !port->closed; waits++) {
-        TK_ASSERT(close != NULL || waits < 1); /* without a close message it never ends */
-        pthread_cond_wait(&port->cond, &port->lock);
+    while (!atomic_load_explicit(&port->closed, memory_order_acquire)) {
+        act_msg_free(port->sys, port_take(port, wanted_any, 0, 1000)); /* drop what arrives */
     }
-    act_msg *msg = port->head;
-    port->head = NULL;
-    port->tail = NULL;
-    pthread_mutex_unlock(&port->lock);
-    while (msg != NULL) {
+    stash_fill(port);
+    for (act_msg *msg = port->stash_head; msg != NULL;) {
         act_msg *next = list_next(msg);
         act_msg_free(port->sys, msg);
         msg = next;
     }
-    pthread_mutex_destroy(&port->lock);
-    pthread_cond_destroy(&port->cond);
-    free(port);
+    port->stash_head = NULL;
+    port->stash_tail = NULL;
+    port_release(port);
 }

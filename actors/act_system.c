@@ -28,7 +28,7 @@ static act__actor *actor_of_run_node(act__qnode *node)
     return (act__actor *)(void *)((char *)node - offsetof(act__actor, run_node));
 }
 
-static void cpu_relax(void)
+void act__cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -38,13 +38,17 @@ static void cpu_relax(void)
 /* ---- Parking ----------------------------------------------------------------------------------
  */
 
-static void futex_wait(_Atomic uint32_t *word, uint32_t expected)
+void act__futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ns)
 {
-    /* A spurious return (EINTR, EAGAIN) is fine: the caller re-checks the word. */
-    (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+    struct timespec timeout = {.tv_sec = (time_t)(timeout_ns / 1000000000u),
+                               .tv_nsec = (long)(timeout_ns % 1000000000u)};
+    /* Returns on a wake, a changed word (EAGAIN), a signal or the timeout: callers re-check.
+     * The kernel compares the word with expected atomically, so a wake cannot be lost. */
+    (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected,
+                  timeout_ns > 0 ? &timeout : NULL, NULL, 0);
 }
 
-static void futex_wake(_Atomic uint32_t *word)
+void act__futex_wake(_Atomic uint32_t *word)
 {
     (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
@@ -63,7 +67,7 @@ static void wake_one(act_system *sys)
         if (atomic_compare_exchange_strong_explicit(&w->parked, &expected, 0, memory_order_acq_rel,
                                                     memory_order_relaxed)) {
             atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_relaxed);
-            futex_wake(&w->parked);
+            act__futex_wake(&w->parked);
             return;
         }
     }
@@ -439,7 +443,7 @@ static void mailbox_drain(act_system *sys, act__actor *actor, uint32_t remaining
         if (node == NULL) node = act__mpsc_pop(&actor->mailbox);
         if (node == NULL) {
             if ((spins & 63u) == 63u) sched_yield(); /* let the stalled sender finish */
-            cpu_relax();
+            act__cpu_relax();
             continue;
         }
         act_msg_free(sys, (act_msg *)(void *)node);
@@ -458,7 +462,9 @@ void act__actor_exit(act_system *sys, act_ctx *ctx, uint32_t finished, bool run_
                TK_LOG_STR("behaviour", actor->behaviour->name), TK_LOG_U64("slot", ctx->self.slot),
                TK_LOG_ERR("err", reason.err), TK_LOG_STR("detail", reason.detail));
     }
-    if (run_terminate && reason.kind != ACT_REASON_KILLED && actor->behaviour->terminate != NULL) {
+    /* A port's terminate releases the thread waiting on it: it runs even for KILLED. */
+    bool terminates = reason.kind != ACT_REASON_KILLED || actor->behaviour == &act__port_behaviour;
+    if (run_terminate && terminates && actor->behaviour->terminate != NULL) {
         ctx->current_msg = NULL;
         actor->behaviour->terminate(ctx, actor->state, &reason);
     }
@@ -583,6 +589,11 @@ static void run_turn(act__worker *w, act__actor *actor)
  * the queue is empty (or in transit). O(1): a steal takes the oldest actor, walks nothing. */
 static act__actor *runq_pop(act__worker *victim)
 {
+    /* A drained queue's head is its stub: look before taking the consumer lock, so that a
+     * spinning worker reads the line instead of bouncing it between cores with a CAS. */
+    if (atomic_load_explicit(&victim->runq.head, memory_order_acquire) == &victim->runq.stub) {
+        return NULL;
+    }
     uint32_t expected = 0;
     if (!atomic_compare_exchange_strong_explicit(&victim->runq_lock, &expected, 1,
                                                  memory_order_acquire, memory_order_relaxed)) {
@@ -621,7 +632,7 @@ static act__actor *spin_for_work(act__worker *w)
     for (uint32_t i = 1; actor == NULL; i++) {
         actor = find_work(w);
         if (actor != NULL || atomic_load_explicit(&sys->stopping, memory_order_relaxed)) break;
-        cpu_relax();
+        act__cpu_relax();
         if ((i & 63u) == 0 && tk_clock_mono_ns(tk_clock_system()) >= deadline) break;
     }
     atomic_fetch_sub_explicit(&sys->searching, 1, memory_order_seq_cst);
@@ -652,7 +663,7 @@ static act__actor *park(act__worker *w)
     if (idle && !atomic_load_explicit(&sys->stopping, memory_order_seq_cst)) {
         atomic_fetch_add_explicit(&w->parks, 1, memory_order_relaxed);
         while (atomic_load_explicit(&w->parked, memory_order_acquire) == 1) {
-            futex_wait(&w->parked, 1);
+            act__futex_wait(&w->parked, 1, 0);
         }
         return NULL;
     }
@@ -738,7 +749,7 @@ static tk_err workers_start(act_system *sys)
             atomic_store_explicit(&sys->stopping, true, memory_order_release);
             for (uint32_t j = 0; j < i; j++) {
                 atomic_store_explicit(&sys->workers[j].parked, 0, memory_order_release);
-                futex_wake(&sys->workers[j].parked);
+                act__futex_wake(&sys->workers[j].parked);
                 pthread_join(sys->workers[j].thread, NULL);
             }
             return TK_EAGAIN;
@@ -847,7 +858,7 @@ void act_system_close(act_system *sys)
     atomic_store_explicit(&sys->stopping, true, memory_order_seq_cst);
     for (uint32_t i = 0; i < sys->threads; i++) {
         atomic_store_explicit(&sys->workers[i].parked, 0, memory_order_seq_cst);
-        futex_wake(&sys->workers[i].parked);
+        act__futex_wake(&sys->workers[i].parked);
     }
     for (uint32_t i = 0; i < sys->threads; i++) {
         pthread_join(sys->workers[i].thread, NULL);
