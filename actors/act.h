@@ -4,10 +4,10 @@
  * scheduler threads one turn at a time (at most ACT_TURN_MSGS_MAX messages per turn). Actors
  * share nothing and talk by messages: typed envelopes whose payload is moved into the
  * receiver's bounded MPSC mailbox. Links, monitors and trap_exit follow Erlang/OTP's
- * exit-signal rules (exit signals are handled before waiting messages, so they may overtake
- * messages sent earlier); a registry names actors; process groups broadcast; timers and arbitrary
- * libuv work run on one I/O loop thread that the runtime owns. The runtime knows nothing of
- * trading. docs/actors.md describes the model; this header is the API.
+ * exit-signal rules (an exit signal that kills acts before waiting messages are handled; a
+ * trapped one queues behind them); a registry names actors; process groups broadcast; timers and
+ * arbitrary libuv work run on one I/O loop thread that the runtime owns. The runtime knows nothing
+ * of trading. docs/actors.md describes the model; this header is the API.
  *
  * Threads: every function here may be called from any thread (scheduler, loop, or an
  * outside thread such as main) unless it says otherwise. Functions that take an act_ctx may
@@ -151,8 +151,10 @@ typedef struct act_system_opts {
     uint32_t threads;           /* scheduler threads, 1 to ACT_THREADS_MAX; 0: online CPUs */
     uint32_t actors_max;        /* live actors at once, 1 to ACT_ACTORS_MAX (memory is touched
                                    only as slots are used) */
-    uint32_t msgs_max;          /* envelopes in flight at once across the system (the message
-                                   pool grows in slabs up to this, never beyond) */
+    uint32_t msgs_max;          /* envelopes in flight at once across the system: the pool
+                                   grows in slabs up to exactly this; exit signals, EXIT and
+                                   DOWN may use a reserve of 16 * 1024 more, so as never to
+                                   be lost */
     uint32_t spin_us;           /* an idle scheduler spins this long before parking */
     uint32_t turn_deadline_ms;  /* a handler running longer is logged, counted, and its actor
                                    exited once it returns; 0: no deadline */
@@ -179,7 +181,7 @@ typedef struct act_stats {
     uint64_t live;
     uint64_t messages_sent;
     uint64_t sends_full;        /* act_send refused with TK_EFULL */
-    uint64_t sends_stale;       /* act_send refused with TK_ESTALE */
+    uint64_t sends_stale;       /* deliveries to a dead actor: act_send, exit signals, DOWN */
     uint64_t watchdog_overruns; /* handlers that ran past turn_deadline_ms */
     uint64_t steals;            /* actors taken from another scheduler's run queue */
     uint64_t parks;             /* times a scheduler thread went to sleep */
@@ -220,9 +222,12 @@ typedef struct act_spawn_opts {
     size_t state_size_bytes;        /* 0 for none */
     const void *arg;                /* passed to init, borrowed for the spawn only */
     uint32_t mailbox_capacity;      /* 1 to ACT_MAILBOX_DEPTH_MAX messages; no memory is
-                                       reserved for it up front. A handled message stops
-                                       counting within min(capacity / 4, 16) messages of
-                                       the same turn, and at the latest when the turn ends */
+                                       reserved for it up front. A message counts until its
+                                       handler has returned; handled ones are released in
+                                       batches of max(1, min(capacity / 4, 16)) within a
+                                       turn, the rest when it ends. So at capacity 1 nothing,
+                                       not even a self-send, fits while a message is handled:
+                                       an actor that continues itself needs 2 or more */
     act_ref link_to;                /* link atomically with this actor (spawn_link), or NONE */
     bool trap_exit;                 /* start with trap_exit on (can change later) */
 } act_spawn_opts;

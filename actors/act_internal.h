@@ -17,13 +17,17 @@
  * later", never as empty for good. */
 typedef struct act__mpsc {
     _Atomic(act__qnode *) head; /* producers: the newest node */
-    act__qnode *tail;           /* consumer: the oldest node */
+    _Atomic(act__qnode *) tail; /* consumer: the oldest node (others may only peek) */
     act__qnode stub;
 } act__mpsc;
 
 void act__mpsc_init(act__mpsc *q);
 void act__mpsc_push(act__mpsc *q, act__qnode *node); /* any thread */
 act__qnode *act__mpsc_pop(act__mpsc *q);             /* the one consumer only */
+/* A hint from any thread: true when the queue looked empty at some instant of the call (a
+ * push racing it may be missed; the pusher then wakes or schedules as it must). Exact for
+ * the consumer, or under the consumer's lock, when no push is in flight. */
+bool act__mpsc_looks_empty(act__mpsc *q);
 
 /* ---- Actor slots -----------------------------------------------------------------------------
  * The mailbox word packs, so that one CAS admits a message: the generation of the actor in
@@ -123,8 +127,14 @@ typedef struct act__worker {
     uint32_t index;
     pthread_t thread;
     act__msg_cache cache;
-    act__actor *next_actor; /* owner only: runs next, never stolen (the LIFO slot) */
-    uint32_t lifo_runs;     /* next-slot turns run in a row */
+    /* Runs next (the LIFO slot). Only the owner puts an actor here; a thief takes it only
+     * when the owner has been inside one handler for a while (act_system.c, slot_stealable). */
+    _Atomic(act__actor *) next_actor;
+    uint32_t lifo_runs; /* next-slot turns run in a row */
+    uint32_t searches;  /* find_work calls, to look at victims' next slots now and then */
+    /* Thief's view of each victim: the handler counter last seen and for how many looks. */
+    uint64_t victim_handling[ACT_THREADS_MAX];
+    uint32_t victim_looks[ACT_THREADS_MAX];
     act_ctx ctx;
     tk_rng rng; /* victim choice */
     _Atomic uint64_t steals;
@@ -159,6 +169,7 @@ struct act_system {
     uint32_t msg_free_count;
     void **msg_slabs; /* owned: up to msgs_max / ACT__MSG_SLAB_COUNT + 1 */
     uint32_t msg_slab_count;
+    uint64_t msg_carved; /* envelopes put into the pool so far (at most msgs_max + reserve) */
     uint32_t msg_slabs_max;
     /* Links, monitors, registry, groups. */
     pthread_mutex_t ctl_lock;
@@ -170,6 +181,9 @@ struct act_system {
  * early. Wake one sleeper on word. */
 void act__futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ns);
 void act__futex_wake(_Atomic uint32_t *word);
+
+/* Wake one parked worker, unless one is searching for work already. */
+void act__wake_one(act_system *sys);
 
 /* A spin-wait hint to the CPU (pause on x86). */
 void act__cpu_relax(void);

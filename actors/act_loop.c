@@ -8,7 +8,8 @@
 
 #include "act_internal.h"
 
-#define TIMER_BUCKETS 1024u
+#define TIMER_BUCKETS   1024u
+#define BALANCE_TICK_MS 2u /* how often the loop looks for workers stuck with actors waiting */
 
 enum { TIMER_PENDING, TIMER_FIRED, TIMER_CANCELLED };
 
@@ -206,7 +207,8 @@ static void loop_woken(uv_async_t *async)
     }
 }
 
-/* ---- Watchdog ---------------------------------------------------------------------------------
+/* ---- Watchdog and balancer
+ * ---------------------------------------------------------------------------------
  */
 
 static void watchdog_check(act__loop *loop, uint32_t index, uint64_t now_ns)
@@ -235,11 +237,26 @@ static void watchdog_check(act__loop *loop, uint32_t index, uint64_t now_ns)
     }
 }
 
+/* A worker inside one handler since the last tick, with actors waiting on it (in its next
+ * slot, which only a searching worker may take, or its run queue), gets help: one parked
+ * worker is woken to search. Runs before watchdog_check updates the sample. */
+static void balance_check(act__loop *loop, uint32_t index)
+{
+    act__worker *w = &loop->sys->workers[index];
+    uint64_t seq = atomic_load_explicit(&w->handling, memory_order_relaxed);
+    bool stalled = (seq & 1u) != 0 && seq == loop->watches[index].seq;
+    if (!stalled) return;
+    bool waiting = atomic_load_explicit(&w->next_actor, memory_order_relaxed) != NULL ||
+                   !act__mpsc_looks_empty(&w->runq);
+    if (waiting) act__wake_one(loop->sys);
+}
+
 static void watchdog_tick(uv_timer_t *timer)
 {
     act__loop *loop = timer->data;
     uint64_t now_ns = tk_clock_mono_ns(tk_clock_system()); /* real time: stuck is stuck */
     for (uint32_t i = 0; i < loop->sys->threads; i++) {
+        if (loop->sys->threads > 1) balance_check(loop, i);
         watchdog_check(loop, i, now_ns);
     }
 }
@@ -266,8 +283,10 @@ static tk_err loop_handles_init(act__loop *loop)
     const act_system_opts *opts = &loop->sys->opts;
     uint32_t deadline_ms =
         opts->turn_deadline_ms > 0 ? opts->turn_deadline_ms : opts->stuck_deadline_ms;
-    if (deadline_ms > 0) {
-        uint32_t tick_ms = deadline_ms / 4u > 0 ? deadline_ms / 4u : 1u;
+    uint32_t tick_ms = BALANCE_TICK_MS; /* the balancer ticks even without deadlines */
+    if (deadline_ms > 0 && deadline_ms / 4u < tick_ms) tick_ms = deadline_ms / 4u;
+    if (tick_ms == 0) tick_ms = 1;
+    if (loop->sys->threads > 1 || deadline_ms > 0) {
         if (uv_timer_start(&loop->watchdog, watchdog_tick, tick_ms, tick_ms) != 0) goto fail;
     }
     return TK_OK;
@@ -347,17 +366,18 @@ static tk_err timer_submit(act_system *sys, act__timer *timer, bool correlate, u
     timer->next = NULL;
     *at = timer;
     pthread_mutex_unlock(&loop->lock);
-    *cmd = (loop_cmd){.kind = CMD_TIMER_START, .timer_id = timer->id};
+    uint64_t id = timer->id; /* once posted, the loop may fire and free the timer */
+    *cmd = (loop_cmd){.kind = CMD_TIMER_START, .timer_id = id};
     tk_err err = loop_post(loop, cmd, false);
     if (err != TK_OK) {
         pthread_mutex_lock(&loop->lock);
-        at = timer_find_locked(loop, timer->id);
+        at = timer_find_locked(loop, id);
         *at = timer->next;
         pthread_mutex_unlock(&loop->lock);
         free(cmd);
         return err;
     }
-    *out_id = timer->id;
+    *out_id = id;
     return TK_OK;
 }
 

@@ -8,7 +8,7 @@ void act__mpsc_init(act__mpsc *q)
     TK_ASSERT(q != NULL);
     atomic_init(&q->stub.next, NULL);
     atomic_init(&q->head, &q->stub);
-    q->tail = &q->stub;
+    atomic_init(&q->tail, &q->stub);
 }
 
 void act__mpsc_push(act__mpsc *q, act__qnode *node)
@@ -27,16 +27,17 @@ void act__mpsc_push(act__mpsc *q, act__qnode *node)
 act__qnode *act__mpsc_pop(act__mpsc *q)
 {
     TK_ASSERT(q != NULL);
-    act__qnode *tail = q->tail;
+    /* relaxed on tail: the consumer alone writes it; others only peek (act__mpsc_looks_empty) */
+    act__qnode *tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
     act__qnode *next = atomic_load_explicit(&tail->next, memory_order_acquire);
     if (tail == &q->stub) {
         if (next == NULL) return NULL; /* empty, or a first push in transit */
-        q->tail = next;                /* step over the stub */
+        atomic_store_explicit(&q->tail, next, memory_order_relaxed); /* step over the stub */
         tail = next;
         next = atomic_load_explicit(&tail->next, memory_order_acquire);
     }
     if (next != NULL) {
-        q->tail = next;
+        atomic_store_explicit(&q->tail, next, memory_order_relaxed);
         return tail;
     }
     /* tail is the last linked node. If a producer has swapped in after it but not linked yet,
@@ -46,6 +47,16 @@ act__qnode *act__mpsc_pop(act__mpsc *q)
     act__mpsc_push(q, &q->stub);
     next = atomic_load_explicit(&tail->next, memory_order_acquire);
     if (next == NULL) return NULL; /* a producer got in between: its link is in transit */
-    q->tail = next;
+    atomic_store_explicit(&q->tail, next, memory_order_relaxed);
     return tail;
+}
+
+bool act__mpsc_looks_empty(act__mpsc *q)
+{
+    TK_ASSERT(q != NULL);
+    /* Both ends at the stub: nothing was pushed after it and nothing before it is left. A
+     * head equal to the stub alone is not enough: the consumer may have re-inserted the stub
+     * behind a producer whose link is still in transit. */
+    if (atomic_load_explicit(&q->head, memory_order_acquire) != &q->stub) return false;
+    return atomic_load_explicit(&q->tail, memory_order_relaxed) == &q->stub;
 }

@@ -45,20 +45,26 @@ void act__msg_pool_fini(act_system *sys)
     pthread_mutex_destroy(&sys->msg_lock);
 }
 
-/* Add one slab to the free list. Caller holds msg_lock. False when msgs_max is reached (or
- * the reserve too, when reserve is set) or the heap is exhausted. */
+/* Add one slab's envelopes to the free list, no more than the limit leaves room for: msgs_max,
+ * plus the reserve's ACT__MSG_RESERVE_SLABS slabs when reserve is set. Caller holds msg_lock.
+ * False when the limit is reached or the heap is exhausted. */
 static bool pool_grow_locked(act_system *sys, bool reserve)
 {
-    uint32_t limit = sys->msg_slabs_max + (reserve ? ACT__MSG_RESERVE_SLABS : 0u);
-    if (sys->msg_slab_count >= limit) return false;
+    uint64_t limit = (uint64_t)sys->opts.msgs_max +
+                     (reserve ? (uint64_t)ACT__MSG_RESERVE_SLABS * ACT__MSG_SLAB_COUNT : 0u);
+    if (sys->msg_carved >= limit) return false;
+    if (sys->msg_slab_count == sys->msg_slabs_max + ACT__MSG_RESERVE_SLABS) return false;
+    uint64_t room = limit - sys->msg_carved;
+    uint32_t carve = room < ACT__MSG_SLAB_COUNT ? (uint32_t)room : ACT__MSG_SLAB_COUNT;
     act_msg *slab = aligned_alloc(ACT__CACHE_LINE, sizeof(act_msg) * ACT__MSG_SLAB_COUNT);
     if (slab == NULL) return false;
     sys->msg_slabs[sys->msg_slab_count++] = slab;
-    for (uint32_t i = 0; i < ACT__MSG_SLAB_COUNT; i++) {
+    for (uint32_t i = 0; i < carve; i++) {
         msg_set_next(&slab[i], sys->msg_free);
         sys->msg_free = &slab[i];
     }
-    sys->msg_free_count += ACT__MSG_SLAB_COUNT;
+    sys->msg_free_count += carve;
+    sys->msg_carved += carve;
     return true;
 }
 

@@ -15,11 +15,10 @@
 #include "act_internal.h"
 
 #define CAS_TRIES_MAX     (1u << 24) /* lock-free retry loops: far past any real contention */
-#define RELEASE_BATCH_MAX 16u
-#define LIFO_RUNS_MAX                                                                              \
-    32u /* next-slot turns in a row before the run queue gets a turn */ /* handled messages        \
-                                                                           released from the count \
-                                                                           at once */
+#define RELEASE_BATCH_MAX 16u        /* handled messages released from the count at once */
+#define LIFO_RUNS_MAX     32u        /* next-slot turns in a row before the run queue gets a turn */
+#define STEAL_PATIENCE    8u  /* looks at a victim stuck in one handler before taking its slot */
+#define SLOT_LOOK_EVERY   64u /* searches per look at the victims' next slots */
 
 _Thread_local act__worker *act__tls_worker;
 
@@ -57,7 +56,7 @@ void act__futex_wake(_Atomic uint32_t *word)
  * Called right after a push to a run queue, whose exchange is seq_cst: with these seq_cst
  * loads and the parker's seq_cst increment and head loads (Dekker's pattern), either we see
  * the parker counted or it sees our push. No fence is needed on this, the hot side. */
-static void wake_one(act_system *sys)
+void act__wake_one(act_system *sys)
 {
     if (atomic_load_explicit(&sys->searching, memory_order_seq_cst) > 0) return;
     if (atomic_load_explicit(&sys->sleepers, memory_order_seq_cst) == 0) return;
@@ -82,19 +81,21 @@ static void runq_push(act_system *sys, act__worker *w, act__actor *actor)
         w = &sys->workers[next % sys->threads];
     }
     act__mpsc_push(&w->runq, &actor->run_node);
-    if (sys->threads > 1 || w != act__tls_worker) wake_one(sys); /* else: we are its worker */
+    if (sys->threads > 1 || w != act__tls_worker) act__wake_one(sys); /* else: we are its worker */
 }
 
 /* Schedule an actor whose count just went from 0 to 1. On a scheduler thread it takes the
  * worker's next slot (the actor just sent a message runs next, on this core, as in tokio's
  * LIFO slot), pushing the slot's previous occupant to the run queue where others may steal
- * it. The slot is not stealable, so filling it wakes nobody. */
+ * it. Thieves leave the slot alone unless its owner is stuck in a long handler, so filling it
+ * wakes nobody. */
 static void schedule(act_system *sys, act__actor *actor)
 {
     act__worker *w = act__tls_worker;
     if (w != NULL && w->sys == sys) {
-        act__actor *displaced = w->next_actor;
-        w->next_actor = actor;
+        /* acq_rel: publishes the actor to a thief's exchange; takes back a displaced one */
+        act__actor *displaced =
+            atomic_exchange_explicit(&w->next_actor, actor, memory_order_acq_rel);
         if (displaced == NULL) return;
         actor = displaced;
     }
@@ -496,6 +497,7 @@ static void turn_handle(act__worker *w, act_ctx *ctx, act_msg *msg)
 {
     act__actor *actor = ctx->actor;
     ctx->current_msg = msg;
+    ctx->fail_set = false; /* act_fail's detail belongs to this handler only */
     uint64_t seq = atomic_load_explicit(&w->handling, memory_order_relaxed);
     atomic_store_explicit(&w->handling, seq + 1u, memory_order_relaxed); /* odd: busy */
     tk_err err = actor->behaviour->handle(ctx, actor->state, msg);
@@ -511,14 +513,17 @@ static void turn_handle(act__worker *w, act_ctx *ctx, act_msg *msg)
     }
 }
 
-/* Apply one exit signal with OTP's rules. The signal is consumed (freed or handed on). */
-static void turn_signal(act__worker *w, act_ctx *ctx, act_msg *sig)
+/* Apply one exit signal with OTP's rules. Returns true when the signal is consumed (freed),
+ * false when it became an EXIT message at the back of the mailbox (trap_exit): there it keeps
+ * its place after the messages that arrived before it, as OTP orders signals between a pair
+ * of processes, and it still counts in the mailbox word. */
+static bool turn_signal(act_ctx *ctx, act_msg *sig)
 {
     if (sig->type == ACT__SIG_SHUTDOWN) {
         act_reason reason = act_reason_of(ACT_REASON_SHUTDOWN);
         ctx_exit(ctx, &reason);
         act_msg_free(ctx->sys, sig);
-        return;
+        return true;
     }
     TK_ASSERT(sig->type == ACT__SIG_EXIT);
     act_exit_info info;
@@ -528,14 +533,16 @@ static void turn_signal(act__worker *w, act_ctx *ctx, act_msg *sig)
         ctx_exit(ctx, &killed);
         act_msg_free(ctx->sys, sig);
     } else if (ctx->actor->trap_exit) {
-        sig->type = ACT_MSG_EXIT; /* trapped: becomes a message */
-        turn_handle(w, ctx, sig);
+        sig->type = ACT_MSG_EXIT; /* trapped: becomes a message, behind those before it */
+        act__mpsc_push(&ctx->actor->mailbox, &sig->node);
+        return false;
     } else if (info.reason.kind == ACT_REASON_NORMAL) {
         act_msg_free(ctx->sys, sig); /* a normal exit does not take down a non-trapping link */
     } else {
         ctx_exit(ctx, &info.reason);
         act_msg_free(ctx->sys, sig);
     }
+    return true;
 }
 
 /* Handled messages stop counting toward the capacity in batches during a turn, so that an
@@ -562,8 +569,9 @@ static void run_turn(act__worker *w, act__actor *actor)
     for (uint32_t n = 0; n < SIGNALS_PER_TURN_MAX && !ctx->exit_pending; n++) {
         act__qnode *node = act__mpsc_pop(&actor->signals);
         if (node == NULL) break;
-        finished = turn_release(actor, finished + 1u);
-        turn_signal(w, ctx, (act_msg *)(void *)node);
+        if (turn_signal(ctx, (act_msg *)(void *)node)) {
+            finished = turn_release(actor, finished + 1u);
+        }
     }
     for (uint32_t n = 0; n < ACT_TURN_MSGS_MAX && !ctx->exit_pending && !ctx->yield; n++) {
         act__qnode *node = act__mpsc_pop(&actor->mailbox);
@@ -589,11 +597,9 @@ static void run_turn(act__worker *w, act__actor *actor)
  * the queue is empty (or in transit). O(1): a steal takes the oldest actor, walks nothing. */
 static act__actor *runq_pop(act__worker *victim)
 {
-    /* A drained queue's head is its stub: look before taking the consumer lock, so that a
-     * spinning worker reads the line instead of bouncing it between cores with a CAS. */
-    if (atomic_load_explicit(&victim->runq.head, memory_order_acquire) == &victim->runq.stub) {
-        return NULL;
-    }
+    /* Look before taking the consumer lock, so that a spinning worker reads the lines instead
+     * of bouncing one between cores with a CAS. */
+    if (act__mpsc_looks_empty(&victim->runq)) return NULL;
     uint32_t expected = 0;
     if (!atomic_compare_exchange_strong_explicit(&victim->runq_lock, &expected, 1,
                                                  memory_order_acquire, memory_order_relaxed)) {
@@ -604,15 +610,35 @@ static act__actor *runq_pop(act__worker *victim)
     return node != NULL ? actor_of_run_node(node) : NULL;
 }
 
+/* True when victim has been inside the same handler for STEAL_PATIENCE of our looks: then
+ * the actor waiting in its next slot may be taken, so that it does not wait for the long
+ * handler to end while this worker idles. Called on one search in SLOT_LOOK_EVERY only: each
+ * look reads lines the victim writes on its hot path. */
+static bool slot_stealable(act__worker *w, act__worker *victim)
+{
+    uint64_t handling = atomic_load_explicit(&victim->handling, memory_order_relaxed);
+    if ((handling & 1u) == 0 || handling != w->victim_handling[victim->index]) {
+        w->victim_handling[victim->index] = handling;
+        w->victim_looks[victim->index] = 0;
+        return false;
+    }
+    if (++w->victim_looks[victim->index] < STEAL_PATIENCE) return false;
+    return atomic_load_explicit(&victim->next_actor, memory_order_relaxed) != NULL;
+}
+
 static act__actor *find_work(act__worker *w)
 {
     act__actor *actor = runq_pop(w);
     if (actor != NULL || w->sys->threads == 1) return actor;
     uint32_t start = (uint32_t)tk_rng_below(&w->rng, w->sys->threads);
+    bool look_slots = (++w->searches % SLOT_LOOK_EVERY) == 0;
     for (uint32_t i = 0; i < w->sys->threads; i++) {
         act__worker *victim = &w->sys->workers[(start + i) % w->sys->threads];
         if (victim == w) continue;
         actor = runq_pop(victim);
+        if (actor == NULL && look_slots && slot_stealable(w, victim)) {
+            actor = atomic_exchange_explicit(&victim->next_actor, NULL, memory_order_acq_rel);
+        }
         if (actor != NULL) {
             atomic_fetch_add_explicit(&w->steals, 1, memory_order_relaxed);
             return actor;
@@ -639,14 +665,23 @@ static act__actor *spin_for_work(act__worker *w)
     return actor;
 }
 
-/* True when every run queue is drained: a drained queue's head is its stub again. seq_cst
- * loads, after the sleeper count's seq_cst increment: the parker's half of wake_one's
- * handshake. A queue another worker is popping from may look busy: then we do not sleep. */
+/* True when every run queue is drained, checked under each queue's consumer lock (a queue
+ * whose lock is taken counts as busy). Its seq_cst load of each head, after the sleeper
+ * count's seq_cst increment, is the parker's half of wake_one's handshake. */
 static bool runqs_drained(act_system *sys)
 {
     for (uint32_t i = 0; i < sys->threads; i++) {
-        act__mpsc *q = &sys->workers[i].runq;
-        if (atomic_load_explicit(&q->head, memory_order_seq_cst) != &q->stub) return false;
+        act__worker *w = &sys->workers[i];
+        uint32_t expected = 0;
+        if (!atomic_compare_exchange_strong_explicit(&w->runq_lock, &expected, 1,
+                                                     memory_order_acquire, memory_order_relaxed)) {
+            return false;
+        }
+        bool empty = atomic_load_explicit(&w->runq.head, memory_order_seq_cst) == &w->runq.stub &&
+                     act__mpsc_looks_empty(&w->runq) &&
+                     atomic_load_explicit(&w->runq.stub.next, memory_order_acquire) == NULL;
+        atomic_store_explicit(&w->runq_lock, 0, memory_order_release);
+        if (!empty) return false;
     }
     return true;
 }
@@ -679,9 +714,9 @@ static act__actor *park(act__worker *w)
  * of the run queue, so that a chain of actors messaging each other cannot starve the rest. */
 static act__actor *next_slot_take(act__worker *w)
 {
-    act__actor *actor = w->next_actor;
-    if (actor == NULL) return NULL;
-    w->next_actor = NULL;
+    if (atomic_load_explicit(&w->next_actor, memory_order_relaxed) == NULL) return NULL;
+    act__actor *actor = atomic_exchange_explicit(&w->next_actor, NULL, memory_order_acq_rel);
+    if (actor == NULL) return NULL; /* a thief took it */
     if (w->lifo_runs < LIFO_RUNS_MAX) {
         w->lifo_runs++;
         return actor;
@@ -887,7 +922,7 @@ void act_stats_read(act_system *sys, act_stats *out_stats)
         stats.parks += atomic_load_explicit(&w->parks, memory_order_relaxed);
     }
     pthread_mutex_lock(&sys->msg_lock);
-    stats.msgs_pooled = (uint64_t)sys->msg_slab_count * ACT__MSG_SLAB_COUNT;
+    stats.msgs_pooled = sys->msg_carved;
     pthread_mutex_unlock(&sys->msg_lock);
     *out_stats = stats;
 }
