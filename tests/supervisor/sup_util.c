@@ -217,14 +217,14 @@ act_ref rec_ref(const char *name)
 
 uint64_t rec_time_ns(rec_kind kind, const char *name, uint32_t nth)
 {
-    rec_event ev;
+    rec_event ev = {0};
     if (!rec_nth(kind, name, nth, &ev)) fail_msg("no event %d #%u for %s", kind, nth, name);
     return ev.t_ns;
 }
 
 act_reason_kind rec_term_kind(const char *name, uint32_t nth)
 {
-    rec_event ev;
+    rec_event ev = {0};
     if (!rec_nth(REC_TERM, name, nth, &ev)) fail_msg("no terminate #%u for %s", nth, name);
     return ev.reason;
 }
