@@ -13,6 +13,7 @@
 #include "act.h"
 #include "sup.h"
 #include "tk.h"
+#include "tk_test.h"
 
 /* Each runs the cmocka group "supervisor/<area>" and returns the number of failed tests. */
 int sup_test_strategies(void);
@@ -23,15 +24,7 @@ int sup_test_api(void);
 #define SUP_TEST_WAIT_MS 5000u /* generous wait for an event that must come */
 
 /* ---- Assertions that print both sides ------------------------------------------------------- */
-
-#define EXPECT_ERR(expr, want)                                                                     \
-    do {                                                                                           \
-        tk_err got_err_ = (expr);                                                                  \
-        tk_err want_err_ = (want);                                                                 \
-        if (got_err_ != want_err_) {                                                               \
-            fail_msg("%s: got %s, want %s", #expr, tk_err_name(got_err_), tk_err_name(want_err_)); \
-        }                                                                                          \
-    } while (0)
+/* EXPECT_ERR comes from tk_test.h. */
 
 #define EXPECT_KIND(got, want)                                                     \
     do {                                                                           \

@@ -1,5 +1,6 @@
 /* Test support shared by every module's tests (not linked into the engine): an allocator that
- * fails on demand and counts what is live, for the OOM sweeps of STYLE.md section 14. */
+ * fails on demand and counts what is live, for the OOM sweeps of STYLE.md section 14, and
+ * assertion helpers. */
 #ifndef TK_TESTS_SUPPORT_TK_TEST_H
 #define TK_TESTS_SUPPORT_TK_TEST_H
 
@@ -29,6 +30,17 @@ void tk_test_mem_init(tk_test_mem *test_mem);
 /* Fail fail_count allocation attempts, starting with attempt number fail_at (0-based, counted
  * from now). fail_count UINT64_MAX fails every attempt from fail_at on. */
 void tk_test_mem_fail(tk_test_mem *test_mem, uint64_t fail_at, uint64_t fail_count);
+
+/* Fail the current cmocka test unless expr (a tk_err) equals want, naming both codes. For
+ * files that include <cmocka.h>. */
+#define EXPECT_ERR(expr, want)                                                                     \
+    do {                                                                                           \
+        tk_err got_err_ = (expr);                                                                  \
+        tk_err want_err_ = (want);                                                                 \
+        if (got_err_ != want_err_) {                                                               \
+            fail_msg("%s: got %s, want %s", #expr, tk_err_name(got_err_), tk_err_name(want_err_)); \
+        }                                                                                          \
+    } while (0)
 
 /* Fail every allocation attempt larger than cap_bytes (0 removes the cap). */
 void tk_test_mem_cap(tk_test_mem *test_mem, size_t cap_bytes);
