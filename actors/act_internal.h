@@ -149,19 +149,22 @@ struct act_system {
     act__actor *slots;    /* owned: opts.actors_max slots, touched as used */
     act__worker *workers; /* owned: opts.threads */
     uint32_t threads;
-    alignas(ACT__CACHE_LINE) _Atomic uint64_t free_head; /* tag << 32 | slot index + 1 */
-    _Atomic uint32_t slots_used;                         /* bump allocator high-water mark */
-    _Atomic uint32_t sleepers;                           /* workers parked */
-    _Atomic uint32_t searching;                          /* workers spinning for work */
-    _Atomic uint32_t inject_next;                        /* round robin for outside threads */
-    _Atomic bool stopping;                               /* workers leave their loop */
-    _Atomic bool closing;                                /* no new spawns */
+    /* One cache line per group of fields written by different threads, so that a sender's
+     * round-robin counter, a worker's slot release and the parking counters do not slow each
+     * other down (false sharing). */
+    alignas(ACT__CACHE_LINE) _Atomic uint64_t free_head;   /* tag << 32 | slot index + 1 */
+    _Atomic uint32_t slots_used;                           /* bump allocator high-water mark */
+    alignas(ACT__CACHE_LINE) _Atomic uint32_t sleepers;    /* workers parked */
+    _Atomic uint32_t searching;                            /* workers spinning for work */
+    _Atomic bool stopping;                                 /* workers leave their loop */
+    _Atomic bool closing;                                  /* no new spawns */
+    alignas(ACT__CACHE_LINE) _Atomic uint32_t inject_next; /* round robin for outside threads */
+    _Atomic uint64_t sent_outside;
     alignas(ACT__CACHE_LINE) _Atomic uint64_t spawned;
-    _Atomic uint64_t exited;
+    alignas(ACT__CACHE_LINE) _Atomic uint64_t exited;
     _Atomic uint64_t sends_full;
     _Atomic uint64_t sends_stale;
     _Atomic uint64_t watchdog_overruns;
-    _Atomic uint64_t sent_outside;
     _Atomic uint64_t next_id; /* monitor ids, timer ids and request ids: one space */
     /* Message pool. */
     pthread_mutex_t msg_lock;

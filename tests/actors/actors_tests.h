@@ -1,6 +1,6 @@
 /* The actor runtime's test groups, one per area of act.h, and what they share: a fixture (a
  * system and a port for the test thread), the probe (a scripted actor that reports what
- * happens to it to the port), event helpers and a forked-child runner.
+ * happens to it to the port) and event helpers.
  *
  * Include after <setjmp.h>, <stdarg.h>, <stddef.h>, <stdint.h> and <cmocka.h>. */
 #ifndef TK_TESTS_ACTORS_ACTORS_TESTS_H
@@ -300,17 +300,5 @@ void wait_gate_entered(probe_shared *shared, uint32_t count);
 
 /* Wait until act_stats live equals live (bounded by timeout_ms). */
 bool wait_live(act_system *sys, uint64_t live, uint32_t timeout_ms);
-
-/* How a forked child ended. */
-typedef struct child_result {
-    bool signaled;
-    int signal;
-    int exit_code;
-} child_result;
-
-/* Run fn(arg) in a forked child (stderr to /dev/null unless TK_ACT_CHILD_STDERR is set in the
- * environment, no core file, killed by SIGALRM after
- * alarm_s seconds); a child whose fn returns exits 0. False when fork or waitpid failed. */
-bool child_run(void (*fn)(void *arg), void *arg, unsigned alarm_s, child_result *out);
 
 #endif /* TK_TESTS_ACTORS_ACTORS_TESTS_H */

@@ -1,5 +1,5 @@
-/* Shared by the actor test groups: the fixture, the probe actor, event helpers, polling and a
- * forked-child runner. */
+/* Shared by the actor test groups: the fixture, the probe actor, event helpers and polling
+ * (forked children are run by tk_test_child_run, in tests/support). */
 #ifndef _POSIX_C_SOURCE /* the build defines it too (cmake/troika.cmake) */
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -781,41 +781,4 @@ bool wait_live(act_system *sys, uint64_t live, uint32_t timeout_ms)
 {
     live_wait w = {.sys = sys, .live = live};
     return wait_until(live_is, &w, timeout_ms);
-}
-
-static _Noreturn void child_main(void (*fn)(void *arg), void *arg, unsigned alarm_s)
-{
-    int null_fd = getenv("TK_ACT_CHILD_STDERR") != NULL ? -1 : open("/dev/null", O_WRONLY);
-    if (null_fd >= 0) {
-        (void)dup2(null_fd, STDERR_FILENO);
-        close(null_fd);
-    }
-    struct rlimit no_core = {.rlim_cur = 0, .rlim_max = 0};
-    (void)setrlimit(RLIMIT_CORE, &no_core); /* an expected abort leaves no core file */
-    const int fatal[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGALRM};
-    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
-        signal(fatal[i], SIG_DFL); /* cmocka catches them in the parent */
-    }
-    alarm(alarm_s);
-    fn(arg);
-    _exit(0);
-}
-
-bool child_run(void (*fn)(void *arg), void *arg, unsigned alarm_s, child_result *out)
-{
-    memset(out, 0, sizeof(*out));
-    fflush(NULL); /* nothing buffered may be written twice */
-    pid_t pid = fork();
-    if (pid < 0) return false;
-    if (pid == 0) child_main(fn, arg, alarm_s);
-    int status = 0;
-    pid_t waited;
-    do {
-        waited = waitpid(pid, &status, 0);
-    } while (waited < 0 && errno == EINTR);
-    if (waited != pid) return false;
-    out->signaled = WIFSIGNALED(status);
-    if (out->signaled) out->signal = WTERMSIG(status);
-    if (WIFEXITED(status)) out->exit_code = WEXITSTATUS(status);
-    return true;
 }

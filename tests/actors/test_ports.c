@@ -209,8 +209,8 @@ static void child_close_killed_port(void *arg)
 static void test_close_killed_port(void **state)
 {
     (void)state;
-    child_result res;
-    assert_true(child_run(child_close_killed_port, NULL, 5, &res));
+    tk_test_child res;
+    assert_true(tk_test_child_run(child_close_killed_port, NULL, 5, &res));
     if (res.signaled)
         fail_msg("act_port_close of a killed port: child died of signal %d%s", res.signal,
                  res.signal == SIGALRM ? " (SIGALRM: it hung)" : "");

@@ -83,8 +83,8 @@ static void child_stuck(void *arg)
 static void test_watchdog_stuck_aborts(void **state)
 {
     (void)state;
-    child_result res;
-    assert_true(child_run(child_stuck, NULL, 10, &res));
+    tk_test_child res;
+    assert_true(tk_test_child_run(child_stuck, NULL, 10, &res));
     if (!res.signaled) fail_msg("a stuck scheduler thread did not abort (exit %d)", res.exit_code);
     assert_int_equal(res.signal, SIGABRT);
 }

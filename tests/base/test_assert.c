@@ -12,82 +12,14 @@
 
 #include <cmocka.h> /* after the four above, which it needs */
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "base_tests.h"
 #include "tk.h"
 
-/* cmocka catches these in the parent to report a crashed test; in a child they must kill. */
-static const int fatal_signals[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE};
-
-static _Noreturn void child_main(int pipe_fds[2], void (*fn)(void *arg), void *arg)
-{
-    close(pipe_fds[0]);
-    if (dup2(pipe_fds[1], STDERR_FILENO) < 0) _exit(120);
-    close(pipe_fds[1]);
-    struct rlimit no_core = {.rlim_cur = 0, .rlim_max = 0};
-    (void)setrlimit(RLIMIT_CORE, &no_core); /* an expected abort leaves no core file */
-    for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++) {
-        signal(fatal_signals[i], SIG_DFL);
-    }
-    fn(arg);
-    _exit(0);
-}
-
-/* Read the pipe to its end, keeping what fits; reading on keeps the child from blocking. */
-static void child_read_output(int fd, base_child *out)
-{
-    size_t kept = 0;
-    for (;;) { /* bounded by the child's output: it ends when the child does */
-        char chunk[4096];
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        size_t room = sizeof(out->output) - 1u - kept;
-        size_t take = (size_t)n < room ? (size_t)n : room;
-        memcpy(out->output + kept, chunk, take);
-        kept += take;
-    }
-    out->output[kept] = '\0';
-    out->output_size_bytes = kept;
-}
-
-bool base_child_run(void (*fn)(void *arg), void *arg, base_child *out)
-{
-    memset(out, 0, sizeof(*out));
-    int pipe_fds[2];
-    if (pipe(pipe_fds) != 0) return false;
-    fflush(NULL); /* nothing buffered may be written twice */
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(pipe_fds[0]);
-        close(pipe_fds[1]);
-        return false;
-    }
-    if (pid == 0) child_main(pipe_fds, fn, arg);
-    close(pipe_fds[1]);
-    child_read_output(pipe_fds[0], out);
-    close(pipe_fds[0]);
-    int status = 0;
-    pid_t waited;
-    do {
-        waited = waitpid(pid, &status, 0);
-    } while (waited < 0 && errno == EINTR);
-    if (waited != pid) return false;
-    out->signaled = WIFSIGNALED(status);
-    out->signal = out->signaled ? WTERMSIG(status) : 0;
-    out->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return true;
-}
-
-bool base_child_panicked(const base_child *child)
+bool base_child_panicked(const tk_test_child *child)
 {
     if (!child->signaled || child->signal != SIGABRT) {
         print_error("child: signaled %d, signal %d, exit %d, stderr:\n%s\n", child->signaled,
@@ -137,7 +69,7 @@ static void child_panic_direct(void *arg)
     tk_panic("some/dir/file.c", 4242, "x < y && ok");
 }
 
-static base_child child; /* large: one per process, not on the stack */
+static tk_test_child child; /* large: one per process, not on the stack */
 
 static void test_assert_false_panics_with_report(void **state)
 {
@@ -146,7 +78,7 @@ static void test_assert_false_panics_with_report(void **state)
     check_value(7); /* true: returns, and records the line */
     assert_true(check_line > 0);
     int value = 3;
-    assert_true(base_child_run(child_check_value, &value, &child));
+    assert_true(tk_test_child_run(child_check_value, &value, 0, &child));
     assert_true(base_child_panicked(&child));
     char where[64];
     snprintf(where, sizeof(where), "test_assert.c:%d: ", check_line);
@@ -161,7 +93,7 @@ static void test_assert_false_panics_with_report(void **state)
 static void test_panic_direct_format(void **state)
 {
     (void)state;
-    assert_true(base_child_run(child_panic_direct, NULL, &child));
+    assert_true(tk_test_child_run(child_panic_direct, NULL, 0, &child));
     assert_true(base_child_panicked(&child));
     const char *want = "panic: some/dir/file.c:4242: assertion failed: x < y && ok\n";
     if (strstr(child.output, want) == NULL) fail_msg("no \"%s\" in:\n%s", want, child.output);
@@ -202,7 +134,7 @@ static void test_dassert(void **state)
 #ifdef TK_DEBUG
     assert_int_equal(evaluations, 1); /* debug builds check */
     int value = 2;
-    assert_true(base_child_run(child_dassert_false, &value, &child));
+    assert_true(tk_test_child_run(child_dassert_false, &value, 0, &child));
     assert_true(base_child_panicked(&child));
     assert_non_null(strstr(child.output, "*value == 1"));
 #else

@@ -143,12 +143,12 @@ static void child_manual_wrap(void *arg)
     tk_clock_manual_advance(&manual, 11); /* would wrap: a programmer error */
 }
 
-static base_child child; /* large: one per process, not on the stack */
+static tk_test_child child; /* large: one per process, not on the stack */
 
 static void test_clock_manual_wrap_panics(void **state)
 {
     (void)state;
-    assert_true(base_child_run(child_manual_wrap, NULL, &child));
+    assert_true(tk_test_child_run(child_manual_wrap, NULL, 0, &child));
     assert_true(base_child_panicked(&child));
 }
 

@@ -290,7 +290,7 @@ static void child_log_untouched(void *arg)
     tk_log_emit(TK_LOG_INFO, "core", "first line", NULL, 0);
 }
 
-static base_child child; /* large: one per process, not on the stack */
+static tk_test_child child; /* large: one per process, not on the stack */
 
 /* "YYYY-MM-DDTHH:MM" of t, UTC: the first 16 bytes of a line's ts at that instant. */
 static void utc_minute(time_t t, char out[32])
@@ -308,7 +308,7 @@ static void test_log_defaults_before_open(void **state)
     char minute_before[32];
     char minute_after[32];
     utc_minute(time(NULL), minute_before);
-    assert_true(base_child_run(child_log_untouched, NULL, &child));
+    assert_true(tk_test_child_run(child_log_untouched, NULL, 0, &child));
     utc_minute(time(NULL), minute_after);
     assert_false(child.signaled);
     assert_int_equal(child.exit_code, 0);

@@ -372,7 +372,7 @@ static void child_pool_misuse(void *arg)
     /* Reaching here means the misuse went unnoticed: the child exits 0. */
 }
 
-static base_child child; /* large: one per process, not on the stack */
+static tk_test_child child; /* large: one per process, not on the stack */
 
 static void test_pool_misuse_panics(void **state)
 {
@@ -382,7 +382,7 @@ static void test_pool_misuse_panics(void **state)
     const char *names[] = {"double put", "foreign pointer", "interior pointer", "NULL",
                            "object of another pool"};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        assert_true(base_child_run(child_pool_misuse, (void *)&cases[i], &child));
+        assert_true(tk_test_child_run(child_pool_misuse, (void *)&cases[i], 0, &child));
         if (!base_child_panicked(&child)) fail_msg("tk_pool_put(%s) did not panic", names[i]);
         assert_non_null(strstr(child.output, "tk_pool.c"));
     }

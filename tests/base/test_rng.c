@@ -197,12 +197,12 @@ static void child_below_zero(void *arg)
     (void)tk_rng_below(&rng, 0);
 }
 
-static base_child child; /* large: one per process, not on the stack */
+static tk_test_child child; /* large: one per process, not on the stack */
 
 static void test_rng_below_zero_panics(void **state)
 {
     (void)state;
-    assert_true(base_child_run(child_below_zero, NULL, &child));
+    assert_true(tk_test_child_run(child_below_zero, NULL, 0, &child));
     assert_true(base_child_panicked(&child));
 }
 

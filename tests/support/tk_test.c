@@ -1,7 +1,14 @@
-/* Test support: the fault-injecting allocator. */
-#include "tk_test.h"
-
+/* Test support: the fault-injecting allocator and the forked-child runner. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tk_test.h"
 
 static void *test_alloc(void *ctx, size_t size_bytes)
 {
@@ -50,4 +57,69 @@ void tk_test_mem_cap(tk_test_mem *test_mem, size_t cap_bytes)
 {
     TK_ASSERT(test_mem != NULL);
     test_mem->cap_bytes = cap_bytes;
+}
+
+static _Noreturn void child_main(int pipe_fds[2], void (*fn)(void *arg), void *arg,
+                                 unsigned alarm_s)
+{
+    close(pipe_fds[0]);
+    if (dup2(pipe_fds[1], STDERR_FILENO) < 0) _exit(120);
+    close(pipe_fds[1]);
+    struct rlimit no_core = {.rlim_cur = 0, .rlim_max = 0};
+    (void)setrlimit(RLIMIT_CORE, &no_core); /* an expected abort leaves no core file */
+    const int fatal[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGALRM};
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
+        signal(fatal[i], SIG_DFL); /* cmocka catches them in the parent; here they must kill */
+    }
+    alarm(alarm_s);
+    fn(arg);
+    _exit(0);
+}
+
+/* Read the pipe to its end, keeping what fits; reading on keeps the child from blocking. */
+static void child_read_output(int fd, tk_test_child *out)
+{
+    size_t kept = 0;
+    for (;;) { /* bounded by the child's output: it ends when the child does */
+        char chunk[4096];
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        size_t room = sizeof(out->output) - 1u - kept;
+        size_t take = (size_t)n < room ? (size_t)n : room;
+        memcpy(out->output + kept, chunk, take);
+        kept += take;
+    }
+    out->output[kept] = '\0';
+    out->output_size_bytes = kept;
+}
+
+bool tk_test_child_run(void (*fn)(void *arg), void *arg, unsigned alarm_s, tk_test_child *out)
+{
+    TK_ASSERT(fn != NULL);
+    TK_ASSERT(out != NULL);
+    memset(out, 0, sizeof(*out));
+    int pipe_fds[2];
+    if (pipe(pipe_fds) != 0) return false;
+    fflush(NULL); /* nothing buffered may be written twice */
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+        return false;
+    }
+    if (pid == 0) child_main(pipe_fds, fn, arg, alarm_s);
+    close(pipe_fds[1]);
+    child_read_output(pipe_fds[0], out);
+    close(pipe_fds[0]);
+    int status = 0;
+    pid_t waited;
+    do {
+        waited = waitpid(pid, &status, 0);
+    } while (waited < 0 && errno == EINTR);
+    if (waited != pid) return false;
+    out->signaled = WIFSIGNALED(status);
+    out->signal = out->signaled ? WTERMSIG(status) : 0;
+    out->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return true;
 }

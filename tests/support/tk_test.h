@@ -4,6 +4,7 @@
 #ifndef TK_TESTS_SUPPORT_TK_TEST_H
 #define TK_TESTS_SUPPORT_TK_TEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,5 +45,23 @@ void tk_test_mem_fail(tk_test_mem *test_mem, uint64_t fail_at, uint64_t fail_cou
 
 /* Fail every allocation attempt larger than cap_bytes (0 removes the cap). */
 void tk_test_mem_cap(tk_test_mem *test_mem, size_t cap_bytes);
+
+#define TK_TEST_CHILD_OUTPUT_BYTES_MAX 32768u
+
+/* How a forked child ended and what it wrote to stderr. */
+typedef struct tk_test_child {
+    bool signaled; /* ended by a signal (then signal is set), or exited (then exit_code) */
+    int signal;
+    int exit_code;
+    size_t output_size_bytes;                    /* bytes kept in output, without the NUL */
+    char output[TK_TEST_CHILD_OUTPUT_BYTES_MAX]; /* stderr, NUL-terminated, cut to fit */
+} tk_test_child;
+
+/* Run fn(arg) in a forked child, for tests of what must end a process (a panic, the watchdog's
+ * abort): stderr is captured into out, no core file is written, the fatal signals cmocka
+ * catches are reset to kill, and with alarm_s > 0 the child is killed by SIGALRM after that
+ * many seconds. A child whose fn returns exits 0. out is written in full. Returns false when
+ * pipe, fork or waitpid failed. */
+bool tk_test_child_run(void (*fn)(void *arg), void *arg, unsigned alarm_s, tk_test_child *out);
 
 #endif /* TK_TESTS_SUPPORT_TK_TEST_H */
