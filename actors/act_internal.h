@@ -146,6 +146,7 @@ typedef struct act__loop act__loop; /* act_loop.c */
 
 struct act_system {
     act_system_opts opts;
+    uint64_t id;          /* unique in the process, never reused: tags outside threads' caches */
     act__actor *slots;    /* owned: opts.actors_max slots, touched as used */
     act__worker *workers; /* owned: opts.threads */
     uint32_t threads;

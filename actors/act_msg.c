@@ -120,20 +120,39 @@ static void msg_reset(act_msg *msg)
     msg->ptr_free = NULL;
 }
 
+/* An outside thread's cache (main, a port's thread, the loop thread), tagged with the id of
+ * the system it belongs to. A system's ids are never reused, so a cache left from a closed
+ * system is dropped untouched (its slabs were freed with it), and one from another live
+ * system is dropped too: its envelopes are stranded until that system closes. A thread that
+ * exits strands its cache the same way; at most 2 * ACT__MSG_CACHE_BATCH envelopes each. */
+typedef struct outside_cache {
+    uint64_t sys_id;
+    act__msg_cache cache;
+} outside_cache;
+
+static _Thread_local outside_cache tls_outside;
+
+static act__msg_cache *cache_of_thread(act_system *sys)
+{
+    act__worker *worker = act__current_worker();
+    if (worker != NULL && worker->sys == sys) return &worker->cache;
+    if (tls_outside.sys_id != sys->id) {
+        tls_outside = (outside_cache){.sys_id = sys->id};
+    }
+    return &tls_outside.cache;
+}
+
 static act_msg *msg_alloc(act_system *sys, bool reserve)
 {
     TK_ASSERT(sys != NULL);
-    act__worker *worker = act__current_worker();
-    act__msg_cache local = {0};
-    act__msg_cache *cache = worker != NULL && worker->sys == sys ? &worker->cache : &local;
+    act__msg_cache *cache = cache_of_thread(sys);
     if (cache->head == NULL) {
-        uint32_t want = cache == &local ? 1u : ACT__MSG_CACHE_BATCH;
-        if (pool_take(sys, cache, want, reserve) == 0) return NULL;
+        if (pool_take(sys, cache, ACT__MSG_CACHE_BATCH, reserve) == 0) return NULL;
     }
     act_msg *msg = cache->head;
+    TK_ASSERT(msg != NULL && cache->count > 0);
     cache->head = msg_next(msg);
     cache->count--;
-    TK_ASSERT(cache != &local || cache->count == 0);
     msg_reset(msg);
     return msg;
 }
@@ -154,14 +173,7 @@ void act_msg_free(act_system *sys, act_msg *msg)
     if (msg == NULL) return;
     if (msg->ptr != NULL && msg->ptr_free != NULL) msg->ptr_free(msg->ptr);
     msg->ptr = NULL;
-    act__worker *worker = act__current_worker();
-    if (worker == NULL || worker->sys != sys) {
-        act__msg_cache local = {.head = msg, .count = 1};
-        msg_set_next(msg, NULL);
-        pool_give(sys, &local, 1);
-        return;
-    }
-    act__msg_cache *cache = &worker->cache;
+    act__msg_cache *cache = cache_of_thread(sys);
     msg_set_next(msg, cache->head);
     cache->head = msg;
     cache->count++;

@@ -797,6 +797,8 @@ static tk_err system_alloc(const act_system_opts *opts, act_system **out_sys)
 {
     act_system *sys = calloc(1, sizeof(*sys));
     if (sys == NULL) return TK_ENOMEM;
+    static _Atomic uint64_t systems_opened;
+    sys->id = atomic_fetch_add_explicit(&systems_opened, 1, memory_order_relaxed) + 1u;
     sys->opts = *opts;
     sys->threads = opts->threads;
     /* calloc of a large table maps zero pages: only slots in use cost memory */
