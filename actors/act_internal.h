@@ -146,9 +146,10 @@ typedef struct act__loop act__loop; /* act_loop.c */
 
 struct act_system {
     act_system_opts opts;
-    uint64_t id;          /* unique in the process, never reused: tags outside threads' caches */
-    act__actor *slots;    /* owned: opts.actors_max slots, touched as used */
-    act__worker *workers; /* owned: opts.threads */
+    uint64_t id;           /* unique in the process, never reused: tags outside threads' caches */
+    act_system *live_next; /* the process's list of open systems (act_msg.c) */
+    act__actor *slots;     /* owned: opts.actors_max slots, touched as used */
+    act__worker *workers;  /* owned: opts.threads */
     uint32_t threads;
     /* One cache line per group of fields written by different threads, so that a sender's
      * round-robin counter, a worker's slot release and the parking counters do not slow each

@@ -8,6 +8,10 @@
 
 #include "act_internal.h"
 
+/* The process's open systems, for outside threads' caches (see cache_of_thread). */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER; /* lock order: before msg_lock */
+static act_system *live_head;                                 /* open systems, by live_next */
+
 static act_msg *msg_next(const act_msg *msg)
 {
     /* relaxed: free envelopes are private to one cache or to the pool's lock */
@@ -31,12 +35,24 @@ int act__msg_pool_init(act_system *sys)
         sys->msg_slabs = NULL;
         return -1;
     }
+    pthread_mutex_lock(&live_lock);
+    sys->live_next = live_head;
+    live_head = sys;
+    pthread_mutex_unlock(&live_lock);
     return 0;
 }
 
 void act__msg_pool_fini(act_system *sys)
 {
     TK_ASSERT(sys != NULL);
+    pthread_mutex_lock(&live_lock);
+    for (act_system **at = &live_head; *at != NULL; at = &(*at)->live_next) {
+        if (*at == sys) {
+            *at = sys->live_next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&live_lock);
     for (uint32_t i = 0; i < sys->msg_slab_count; i++) {
         free(sys->msg_slabs[i]);
     }
@@ -121,23 +137,55 @@ static void msg_reset(act_msg *msg)
 }
 
 /* An outside thread's cache (main, a port's thread, the loop thread), tagged with the id of
- * the system it belongs to. A system's ids are never reused, so a cache left from a closed
- * system is dropped untouched (its slabs were freed with it), and one from another live
- * system is dropped too: its envelopes are stranded until that system closes. A thread that
- * exits strands its cache the same way; at most 2 * ACT__MSG_CACHE_BATCH envelopes each. */
+ * the system it belongs to (ids are never reused). When the thread turns to another system,
+ * or exits, its envelopes go back to their system's pool if that system is still open (the
+ * live list, under live_lock, which act_system_close leaves before freeing the pool), and are
+ * dropped untouched if it closed (its slabs went with it). */
 typedef struct outside_cache {
     uint64_t sys_id;
     act__msg_cache cache;
 } outside_cache;
 
 static _Thread_local outside_cache tls_outside;
+static pthread_key_t outside_key; /* runs outside_flush at exit */
+static pthread_once_t outside_key_once = PTHREAD_ONCE_INIT;
+
+static void outside_flush(outside_cache *outside)
+{
+    if (outside->cache.count > 0) {
+        pthread_mutex_lock(&live_lock);
+        for (act_system *sys = live_head; sys != NULL; sys = sys->live_next) {
+            if (sys->id == outside->sys_id) {
+                pool_give(sys, &outside->cache, outside->cache.count);
+                break;
+            }
+        }
+        pthread_mutex_unlock(&live_lock);
+    }
+    *outside = (outside_cache){0};
+}
+
+static void outside_thread_exit(void *arg)
+{
+    outside_flush(arg);
+}
+
+static void outside_key_create(void)
+{
+    int rc = pthread_key_create(&outside_key, outside_thread_exit);
+    TK_ASSERT(rc == 0); /* fails only past PTHREAD_KEYS_MAX keys in the process */
+}
 
 static act__msg_cache *cache_of_thread(act_system *sys)
 {
     act__worker *worker = act__current_worker();
     if (worker != NULL && worker->sys == sys) return &worker->cache;
     if (tls_outside.sys_id != sys->id) {
-        tls_outside = (outside_cache){.sys_id = sys->id};
+        outside_flush(&tls_outside);
+        tls_outside.sys_id = sys->id;
+        pthread_once(&outside_key_once, outside_key_create);
+        int rc = pthread_setspecific(outside_key, &tls_outside);
+        TK_ASSERT(rc == 0);
     }
     return &tls_outside.cache;
 }

@@ -12,6 +12,7 @@
 
 #include <cmocka.h> /* after the four above, which it needs */
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -602,6 +603,52 @@ static void test_msgs_max_exact(void **state)
     assert_int_equal(count, 100);
 }
 
+/* An outside thread's envelope cache goes back to its system's pool when the thread turns to
+ * another system or exits: alternating between two small systems, or using one from many
+ * short-lived threads, never runs a pool dry. */
+static void alloc_free_some(act_system *sys, uint32_t count)
+{
+    act_msg *held[16];
+    TK_ASSERT(count <= 16u);
+    for (uint32_t i = 0; i < count; i++) {
+        held[i] = act_msg_alloc(sys);
+        assert_non_null(held[i]);
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        act_msg_free(sys, held[i]);
+    }
+}
+
+static void *outside_thread_main(void *arg)
+{
+    act_system *sys = arg;
+    act_msg *msg = act_msg_alloc(sys);
+    if (msg != NULL) act_msg_free(sys, msg);
+    return msg != NULL ? sys : NULL;
+}
+
+static void test_outside_caches_return(void **state)
+{
+    (void)state;
+    act_system_opts opts = act_test_opts(1);
+    opts.msgs_max = 200; /* about three caches' worth: stranding would show within a few rounds */
+    act_system *a = act_test_open(&opts);
+    act_system *b = act_test_open(&opts);
+    for (uint32_t round = 0; round < 1000u; round++) {
+        alloc_free_some(a, 16);
+        alloc_free_some(b, 16);
+    }
+    for (uint32_t round = 0; round < 50u; round++) { /* each thread leaves a cache at exit */
+        pthread_t thread;
+        assert_int_equal(pthread_create(&thread, NULL, outside_thread_main, a), 0);
+        void *result = NULL;
+        assert_int_equal(pthread_join(thread, &result), 0);
+        if (result != a) fail_msg("round %u: the pool of a ran dry", round);
+    }
+    act_system_close(a);
+    act_system_close(b);
+}
+
 int act_test_mailbox(void)
 {
     const struct CMUnitTest tests[] = {
@@ -616,6 +663,7 @@ int act_test_mailbox(void)
         ACT_TEST(test_send_data_sizes),
         cmocka_unit_test(test_msgs_max),
         cmocka_unit_test(test_msgs_max_exact),
+        cmocka_unit_test(test_outside_caches_return),
     };
     return cmocka_run_group_tests_name("actors/mailbox", tests, NULL, NULL);
 }
