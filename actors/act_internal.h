@@ -140,6 +140,7 @@ typedef struct act__worker {
     _Atomic uint64_t steals;
     _Atomic uint64_t parks;
     _Atomic uint64_t sent;
+    _Atomic uint64_t exited; /* actors that exited on this worker (owner writes) */
 } act__worker;
 
 typedef struct act__loop act__loop; /* act_loop.c */

@@ -482,7 +482,13 @@ void act__actor_exit(act_system *sys, act_ctx *ctx, uint32_t finished, bool run_
     atomic_store_explicit(&actor->word, (uint64_t)gen << ACT__WORD_GEN_SHIFT | ACT__WORD_CLOSED,
                           memory_order_release);
     slot_release(sys, ctx->self.slot);
-    atomic_fetch_add_explicit(&sys->exited, 1, memory_order_relaxed);
+    act__worker *w = act__tls_worker;
+    if (w != NULL && w->sys == sys) { /* a worker's own counter: no line shared with others */
+        uint64_t exited = atomic_load_explicit(&w->exited, memory_order_relaxed);
+        atomic_store_explicit(&w->exited, exited + 1u, memory_order_release);
+    } else {
+        atomic_fetch_add_explicit(&sys->exited, 1, memory_order_release);
+    }
     ctx->actor = NULL;
 }
 
@@ -852,9 +858,19 @@ tk_err act_system_open(const act_system_opts *opts, act_system **out_sys)
     return TK_OK;
 }
 
-static uint64_t live_count(const act_system *sys)
+/* Exits counted by the workers and by other threads (a spawn whose init failed). */
+static uint64_t exited_count(const act_system *sys)
 {
     uint64_t exited = atomic_load_explicit(&sys->exited, memory_order_acquire);
+    for (uint32_t i = 0; i < sys->threads; i++) {
+        exited += atomic_load_explicit(&sys->workers[i].exited, memory_order_acquire);
+    }
+    return exited;
+}
+
+static uint64_t live_count(const act_system *sys)
+{
+    uint64_t exited = exited_count(sys);
     uint64_t spawned = atomic_load_explicit(&sys->spawned, memory_order_acquire);
     return spawned - exited;
 }
@@ -910,7 +926,7 @@ void act_stats_read(act_system *sys, act_stats *out_stats)
     TK_ASSERT(out_stats != NULL);
     act_stats stats = {
         .spawned = atomic_load_explicit(&sys->spawned, memory_order_relaxed),
-        .exited = atomic_load_explicit(&sys->exited, memory_order_relaxed),
+        .exited = exited_count(sys),
         .sends_full = atomic_load_explicit(&sys->sends_full, memory_order_relaxed),
         .sends_stale = atomic_load_explicit(&sys->sends_stale, memory_order_relaxed),
         .watchdog_overruns = atomic_load_explicit(&sys->watchdog_overruns, memory_order_relaxed),
