@@ -4,6 +4,7 @@
  * thread moves what it pops into a private stash, from which act_call and
  * act_port_wait_exit pick their answer by correlation id, leaving the rest. */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -321,6 +322,15 @@ void act_port_close(act_port *port)
     }
     while (!atomic_load_explicit(&port->closed, memory_order_acquire)) {
         act_msg_free(port->sys, port_take(port, wanted_any, 0, 1000)); /* drop what arrives */
+    }
+    /* terminate (which set closed) runs just before the actor's mailbox closes: wait for
+     * that too, so that a send to the port's ref after this returns is TK_ESTALE. */
+    act__actor *actor = act__slot(port->sys, port->ref);
+    for (uint64_t spins = 0; actor != NULL; spins++) {
+        TK_ASSERT(spins < (1ull << 32)); /* microseconds away, unless the runtime is broken */
+        uint64_t word = atomic_load_explicit(&actor->word, memory_order_acquire);
+        if (act__word_gen(word) != port->ref.gen || (word & ACT__WORD_CLOSED) != 0) break;
+        sched_yield();
     }
     stash_fill(port);
     for (act_msg *msg = port->stash_head; msg != NULL;) {
