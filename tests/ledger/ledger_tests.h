@@ -1,0 +1,8 @@
+/* The ledger module's test groups, one per source file of ledger/. */
+#ifndef TK_TESTS_LEDGER_LEDGER_TESTS_H
+#define TK_TESTS_LEDGER_LEDGER_TESTS_H
+
+/* Each runs the cmocka group "ledger/<file>" and returns the number of failed tests. */
+int led_test_money(void);
+
+#endif /* TK_TESTS_LEDGER_LEDGER_TESTS_H */

@@ -1,0 +1,9 @@
+/* The ledger module's test executable: every group, non-zero exit if any test failed. */
+#include "ledger_tests.h"
+
+int main(void)
+{
+    int failed = 0;
+    failed += led_test_money();
+    return failed == 0 ? 0 : 1;
+}
