@@ -5,5 +5,6 @@ int main(void)
 {
     int failed = 0;
     failed += led_test_money();
+    failed += led_test_event();
     return failed == 0 ? 0 : 1;
 }
