@@ -430,6 +430,7 @@ tk_err led_event_encode(const led_event *ev, uint8_t *buf, size_t buf_size, size
     TK_ASSERT(ev != NULL && buf != NULL && out_size != NULL);
     TK_ASSERT(led_event_check(ev, NULL) == TK_OK); /* only valid events are written */
     const type_desc *desc = type_of(ev->type);
+    TK_ASSERT(desc != NULL); /* checked above; said again for the compiler's null analysis */
     out_buf out = {.buf = buf, .size = buf_size};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &out, out_write);
