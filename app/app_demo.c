@@ -139,7 +139,13 @@ static tk_err ask_counts(act_port *port, const char *name, demo_counts *out)
     if (ask == NULL) return TK_EFULL;
     ask->type = MSG_REPORT;
     act_msg *reply = NULL;
-    err = act_call(port, ref, ask, DEMO_WAIT_MS, &reply);
+    /* The actor may still be working through a full mailbox of orders: ask again then. */
+    for (uint32_t tries = 0; tries < 100000u; tries++) {
+        err = act_call(port, ref, ask, DEMO_WAIT_MS, &reply);
+        if (err != TK_EFULL) break;
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = 100000};
+        nanosleep(&pause, NULL);
+    }
     if (err != TK_OK && err != TK_ETIMEDOUT) act_msg_free(sys, ask);
     if (err != TK_OK) return err;
     memcpy(out, reply->data, sizeof(*out));
@@ -177,7 +183,7 @@ static void demo_print(uint64_t sent, const demo_counts *risk, const demo_counts
            sent);
     printf("  rejected by the risk check (max order notional): %8" PRIu64 "\n", risk->rejected);
     printf("  forwarded to execution:                          %8" PRIu64 "\n", risk->passed);
-    printf("  not forwarded (execution restarting):            %8" PRIu64 "\n", risk->unreachable);
+    printf("  not forwarded (execution restarting, or full):   %8" PRIu64 "\n", risk->unreachable);
     printf("  filled (the venue's count):                      %8" PRIu64 "\n", fills);
     printf("  lost with the crashed execution actor's mailbox: %8" PRIu64 "\n",
            risk->passed - fills);
