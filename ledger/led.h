@@ -1,6 +1,7 @@
 /* troika ledger (prefix led_): event-sourced trading state. Pure: no I/O, no clock, no actors,
- * no storage. Built so far: fixed-point money and the event catalogue with its strict msgpack
- * codec; state, apply and the pre-trade risk gate follow (docs/ledger.md tracks what exists).
+ * no storage. Built so far: fixed-point money, the event catalogue with its strict msgpack codec,
+ * and the chain hash; state, apply and the pre-trade risk gate follow (docs/ledger.md tracks
+ * what exists).
  *
  * Money is integers (DESIGN.md, principle 3): prices, quantities, notionals and fees are
  * int64_t in units of 1e-8 (LED_SCALE per whole unit), named with an `_e8` suffix. Every
@@ -265,5 +266,17 @@ void led_codec_close(led_codec *codec);
  * of range), TK_ENOMEM. */
 TK_MUST_USE tk_err led_event_decode(led_codec *codec, const uint8_t *buf, size_t size_bytes,
                                     led_event *out, led_event_error *why);
+
+/* ---- Chain hash ------------------------------------------------------------------------------ */
+
+#define LED_HASH_BYTES 32u /* SHA-256 */
+
+/* The chain hash of the log (DESIGN.md, storage): h[i] = SHA-256(h[i-1] || index || event),
+ * where index is the event's ledger index as 8 bytes big-endian and event its encoded bytes;
+ * h[0], before the first event, is 32 zero bytes. Any change to any stored event changes every
+ * later hash, which is what makes the history tamper-evident. prev and out may be the same
+ * buffer. SHA-256 is FIPS 180-4, computed by OpenSSL. */
+void led_chain_next(const uint8_t prev[LED_HASH_BYTES], uint64_t index, const uint8_t *event,
+                    size_t event_size, uint8_t out[LED_HASH_BYTES]);
 
 #endif /* TK_LEDGER_LED_H */
