@@ -1,7 +1,7 @@
 /* troika ledger (prefix led_): event-sourced trading state. Pure: no I/O, no clock, no actors,
  * no storage. Built so far: fixed-point money, the event catalogue with its strict msgpack codec,
- * and the chain hash; state, apply and the pre-trade risk gate follow (docs/ledger.md tracks
- * what exists).
+ * the order state machine and the chain hash; state, apply and the pre-trade risk gate follow
+ * (docs/ledger.md tracks what exists).
  *
  * Money is integers (DESIGN.md, principle 3): prices, quantities, notionals and fees are
  * int64_t in units of 1e-8 (LED_SCALE per whole unit), named with an `_e8` suffix. Every
@@ -266,6 +266,38 @@ void led_codec_close(led_codec *codec);
  * of range), TK_ENOMEM. */
 TK_MUST_USE tk_err led_event_decode(led_codec *codec, const uint8_t *buf, size_t size_bytes,
                                     led_event *out, led_event_error *why);
+
+/* ---- Order state machine --------------------------------------------------------------------- */
+
+/*   REQUESTED -> ACCEPTED | REJECTED                      (the pre-trade risk gate, in apply)
+ *   ACCEPTED  -> ACKED | PARTIALLY_FILLED | FILLED | CANCELLED | REJECTED_BY_VENUE
+ *   ACKED     -> PARTIALLY_FILLED | FILLED | CANCELLED | REJECTED_BY_VENUE
+ *   PARTIALLY_FILLED -> PARTIALLY_FILLED | FILLED | CANCELLED
+ * A venue may report a fill before its ack, hence ACCEPTED -> *_FILLED. REJECTED, FILLED,
+ * CANCELLED and REJECTED_BY_VENUE are terminal. An event asking for any other edge is refused
+ * by apply with the reason led_order_edge_check gives; it never crashes the ledger. */
+typedef enum led_order_state {
+    LED_ORDER_REQUESTED,
+    LED_ORDER_ACCEPTED,
+    LED_ORDER_REJECTED,
+    LED_ORDER_ACKED,
+    LED_ORDER_PARTIALLY_FILLED,
+    LED_ORDER_FILLED,
+    LED_ORDER_CANCELLED,
+    LED_ORDER_REJECTED_BY_VENUE,
+} led_order_state;
+
+#define LED_ORDER_STATE_COUNT 8u
+
+/* The state's name ("partially_filled"), or NULL for a value outside the enum. */
+const char *led_order_state_name(led_order_state state);
+
+/* True for the states no event may leave. */
+bool led_order_state_is_terminal(led_order_state state);
+
+/* Whether from -> to is an edge of the machine above. NULL when it is; otherwise a static
+ * reason naming both states' situation ("the order is already filled"), for the refusal. */
+const char *led_order_edge_check(led_order_state from, led_order_state to);
 
 /* ---- Chain hash ------------------------------------------------------------------------------ */
 

@@ -5,6 +5,7 @@
 /* Each runs the cmocka group "ledger/<file>" and returns the number of failed tests. */
 int led_test_money(void);
 int led_test_event(void);
+int led_test_order(void);
 int led_test_hash(void);
 
 #endif /* TK_TESTS_LEDGER_LEDGER_TESTS_H */

@@ -6,6 +6,7 @@ int main(void)
     int failed = 0;
     failed += led_test_money();
     failed += led_test_event();
+    failed += led_test_order();
     failed += led_test_hash();
     return failed == 0 ? 0 : 1;
 }
