@@ -13,26 +13,6 @@
 #include "tk.h"
 #include "tk_test.h"
 
-static tk_test_mem test_mem;
-
-static int mem_setup(void **state)
-{
-    tk_test_mem_init(&test_mem);
-    *state = &test_mem;
-    return 0;
-}
-
-/* Every test must give back all it took. */
-static int mem_teardown(void **state)
-{
-    const tk_test_mem *tm = *state;
-    if (tm->live_bytes != 0) {
-        print_error("leak: %zu bytes live after the test\n", tm->live_bytes);
-        return -1;
-    }
-    return 0;
-}
-
 static void test_mem_counts_live_bytes(void **state)
 {
     tk_test_mem *tm = *state;
@@ -177,16 +157,15 @@ static void test_mem_debug_fills(void **state)
 #endif
 }
 
+/* A test with a fresh tk_test_mem in *state and a leak check after it. */
+#define MEM_TEST(fn) cmocka_unit_test_setup_teardown(fn, tk_test_mem_setup, tk_test_mem_teardown)
+
 int tk_test_memory(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_mem_counts_live_bytes, mem_setup, mem_teardown),
-        cmocka_unit_test_setup_teardown(test_mem_failed_alloc_returns_null, mem_setup,
-                                        mem_teardown),
-        cmocka_unit_test_setup_teardown(test_mem_free_null_is_noop, mem_setup, mem_teardown),
-        cmocka_unit_test_setup_teardown(test_mem_system, mem_setup, mem_teardown),
-        cmocka_unit_test_setup_teardown(test_mem_passes_ctx_and_sizes, mem_setup, mem_teardown),
-        cmocka_unit_test_setup_teardown(test_mem_debug_fills, mem_setup, mem_teardown),
+        MEM_TEST(test_mem_counts_live_bytes),    MEM_TEST(test_mem_failed_alloc_returns_null),
+        MEM_TEST(test_mem_free_null_is_noop),    MEM_TEST(test_mem_system),
+        MEM_TEST(test_mem_passes_ctx_and_sizes), MEM_TEST(test_mem_debug_fills),
     };
     return cmocka_run_group_tests_name("base/mem", tests, NULL, NULL);
 }

@@ -14,51 +14,17 @@
 #include "tk.h"
 #include "tk_test.h"
 
-static tk_test_mem test_mem;
-
-static int pool_setup(void **state)
-{
-    tk_test_mem_init(&test_mem);
-    *state = &test_mem;
-    return 0;
-}
-
-static int pool_teardown(void **state)
-{
-    const tk_test_mem *tm = *state;
-    if (tm->live_bytes != 0) {
-        print_error("leak: %zu bytes live after the test\n", tm->live_bytes);
-        return -1;
-    }
-    return 0;
-}
-
-/* A pool struct filled with a marker, to check that a failed init does not write it. */
-static void pool_mark(tk_pool *pool)
-{
-    memset(pool, 0x5A, sizeof(*pool));
-}
-
-static bool pool_is_marked(const tk_pool *pool)
-{
-    const unsigned char *bytes = (const unsigned char *)pool;
-    for (size_t i = 0; i < sizeof(*pool); i++) {
-        if (bytes[i] != 0x5A) return false;
-    }
-    return true;
-}
-
 static void expect_init_error(tk_test_mem *tm, size_t obj_size, uint32_t capacity, tk_err want)
 {
     tk_pool pool;
-    pool_mark(&pool);
+    tk_test_mark(&pool, sizeof(pool));
     uint64_t attempts = tm->attempts;
     tk_err err = tk_pool_init(&pool, obj_size, capacity, &tm->mem);
     if (err != want) {
         fail_msg("tk_pool_init(size %zu, capacity %u): got %s, want %s", obj_size, capacity,
                  tk_err_name(err), tk_err_name(want));
     }
-    assert_true(pool_is_marked(&pool));
+    assert_true(tk_test_is_marked(&pool, sizeof(pool)));
     assert_int_equal(tm->live_bytes, 0);
     if (want == TK_EINVAL) assert_int_equal(tm->attempts, attempts); /* nothing allocated */
 }
@@ -91,13 +57,13 @@ static void test_pool_init_huge_sizes(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tk_pool pool;
-        pool_mark(&pool);
+        tk_test_mark(&pool, sizeof(pool));
         tk_err err = tk_pool_init(&pool, cases[i].obj_size, cases[i].capacity, &tm->mem);
         if (err != TK_EINVAL && err != TK_ENOMEM) {
             fail_msg("size %zu x %u: got %s, want TK_EINVAL or TK_ENOMEM", cases[i].obj_size,
                      cases[i].capacity, tk_err_name(err));
         }
-        assert_true(pool_is_marked(&pool));
+        assert_true(tk_test_is_marked(&pool, sizeof(pool)));
         assert_int_equal(tm->live_bytes, 0);
     }
 }
@@ -121,7 +87,7 @@ static void pool_oom_sweep(tk_test_mem *tm, uint64_t fail_count)
         assert_true(fail_at < 100); /* init makes a handful of allocations */
         tk_test_mem_fail(tm, fail_at, fail_count);
         tk_pool pool;
-        pool_mark(&pool);
+        tk_test_mark(&pool, sizeof(pool));
         tk_err err = tk_pool_init(&pool, 40, 100, &tm->mem);
         if (err == TK_OK) {
             assert_int_equal(tk_pool_capacity(&pool), 100);
@@ -129,7 +95,7 @@ static void pool_oom_sweep(tk_test_mem *tm, uint64_t fail_count)
             break;
         }
         if (err != TK_ENOMEM) fail_msg("fail_at %" PRIu64 ": got %s", fail_at, tk_err_name(err));
-        assert_true(pool_is_marked(&pool));
+        assert_true(tk_test_is_marked(&pool, sizeof(pool)));
         assert_int_equal(tm->live_bytes, 0);
     }
     assert_true(fail_at >= 1); /* at least one allocation failed on the way */
@@ -388,20 +354,22 @@ static void test_pool_misuse_panics(void **state)
     }
 }
 
+/* A test with a fresh tk_test_mem in *state and a leak check after it. */
+#define MEM_TEST(fn) cmocka_unit_test_setup_teardown(fn, tk_test_mem_setup, tk_test_mem_teardown)
+
 int tk_test_pool(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_pool_init_invalid, pool_setup, pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pool_init_huge_sizes, pool_setup, pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pool_init_max_capacity_accepted, pool_setup,
-                                        pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pool_init_oom_sweep, pool_setup, pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pool_fill_levels, pool_setup, pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pool_object_layout, pool_setup, pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pool_capacity_one, pool_setup, pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pool_fini, pool_setup, pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pool_random_model, pool_setup, pool_teardown),
-        cmocka_unit_test_setup_teardown(test_pool_debug_fill, pool_setup, pool_teardown),
+        MEM_TEST(test_pool_init_invalid),
+        MEM_TEST(test_pool_init_huge_sizes),
+        MEM_TEST(test_pool_init_max_capacity_accepted),
+        MEM_TEST(test_pool_init_oom_sweep),
+        MEM_TEST(test_pool_fill_levels),
+        MEM_TEST(test_pool_object_layout),
+        MEM_TEST(test_pool_capacity_one),
+        MEM_TEST(test_pool_fini),
+        MEM_TEST(test_pool_random_model),
+        MEM_TEST(test_pool_debug_fill),
         cmocka_unit_test(test_pool_misuse_panics),
     };
     return cmocka_run_group_tests_name("base/pool", tests, NULL, NULL);

@@ -14,50 +14,17 @@
 #include "tk.h"
 #include "tk_test.h"
 
-static tk_test_mem test_mem;
-
-static int ring_setup(void **state)
-{
-    tk_test_mem_init(&test_mem);
-    *state = &test_mem;
-    return 0;
-}
-
-static int ring_teardown(void **state)
-{
-    const tk_test_mem *tm = *state;
-    if (tm->live_bytes != 0) {
-        print_error("leak: %zu bytes live after the test\n", tm->live_bytes);
-        return -1;
-    }
-    return 0;
-}
-
-static void ring_mark(tk_ring *ring)
-{
-    memset(ring, 0x5A, sizeof(*ring));
-}
-
-static bool ring_is_marked(const tk_ring *ring)
-{
-    const unsigned char *bytes = (const unsigned char *)ring;
-    for (size_t i = 0; i < sizeof(*ring); i++) {
-        if (bytes[i] != 0x5A) return false;
-    }
-    return true;
-}
-
 static void expect_init_error(tk_test_mem *tm, size_t elem_size, uint32_t capacity, tk_err want)
 {
     tk_ring ring;
-    ring_mark(&ring);
+    tk_test_mark(&ring, sizeof(ring));
     uint64_t attempts = tm->attempts;
     tk_err err = tk_ring_init(&ring, elem_size, capacity, &tm->mem);
     if (err != want) {
         fail_msg("tk_ring_init(size %zu, capacity %u): got %s, want %s", elem_size, capacity,
                  tk_err_name(err), tk_err_name(want));
     }
-    assert_true(ring_is_marked(&ring));
+    assert_true(tk_test_is_marked(&ring, sizeof(ring)));
     assert_int_equal(tm->live_bytes, 0);
     if (want == TK_EINVAL) assert_int_equal(tm->attempts, attempts); /* nothing allocated */
 }
@@ -101,13 +68,13 @@ static void test_ring_init_huge_sizes(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tk_ring ring;
-        ring_mark(&ring);
+        tk_test_mark(&ring, sizeof(ring));
         tk_err err = tk_ring_init(&ring, cases[i].elem_size, cases[i].capacity, &tm->mem);
         if (err != TK_EINVAL && err != TK_ENOMEM) {
             fail_msg("size %zu x %u: got %s, want TK_EINVAL or TK_ENOMEM", cases[i].elem_size,
                      cases[i].capacity, tk_err_name(err));
         }
-        assert_true(ring_is_marked(&ring));
+        assert_true(tk_test_is_marked(&ring, sizeof(ring)));
         assert_int_equal(tm->live_bytes, 0);
     }
 }
@@ -128,7 +95,7 @@ static void ring_oom_sweep(tk_test_mem *tm, uint64_t fail_count)
         assert_true(fail_at < 100);
         tk_test_mem_fail(tm, fail_at, fail_count);
         tk_ring ring;
-        ring_mark(&ring);
+        tk_test_mark(&ring, sizeof(ring));
         tk_err err = tk_ring_init(&ring, 24, 64, &tm->mem);
         if (err == TK_OK) {
             assert_int_equal(tk_ring_capacity(&ring), 64);
@@ -136,7 +103,7 @@ static void ring_oom_sweep(tk_test_mem *tm, uint64_t fail_count)
             break;
         }
         if (err != TK_ENOMEM) fail_msg("fail_at %" PRIu64 ": got %s", fail_at, tk_err_name(err));
-        assert_true(ring_is_marked(&ring));
+        assert_true(tk_test_is_marked(&ring, sizeof(ring)));
         assert_int_equal(tm->live_bytes, 0);
     }
     assert_true(fail_at >= 1);
@@ -359,20 +326,22 @@ static void test_ring_fini(void **state)
     assert_int_equal(tm->allocs, tm->frees);
 }
 
+/* A test with a fresh tk_test_mem in *state and a leak check after it. */
+#define MEM_TEST(fn) cmocka_unit_test_setup_teardown(fn, tk_test_mem_setup, tk_test_mem_teardown)
+
 int tk_test_ring(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_ring_init_invalid, ring_setup, ring_teardown),
-        cmocka_unit_test_setup_teardown(test_ring_init_huge_sizes, ring_setup, ring_teardown),
-        cmocka_unit_test_setup_teardown(test_ring_init_max_capacity_accepted, ring_setup,
-                                        ring_teardown),
-        cmocka_unit_test_setup_teardown(test_ring_init_oom_sweep, ring_setup, ring_teardown),
-        cmocka_unit_test_setup_teardown(test_ring_counts_at_edges, ring_setup, ring_teardown),
-        cmocka_unit_test_setup_teardown(test_ring_fifo_many_wraps, ring_setup, ring_teardown),
-        cmocka_unit_test_setup_teardown(test_ring_uint32_index_wrap, ring_setup, ring_teardown),
-        cmocka_unit_test_setup_teardown(test_ring_capacity_one, ring_setup, ring_teardown),
-        cmocka_unit_test_setup_teardown(test_ring_odd_element_sizes, ring_setup, ring_teardown),
-        cmocka_unit_test_setup_teardown(test_ring_fini, ring_setup, ring_teardown),
+        MEM_TEST(test_ring_init_invalid),
+        MEM_TEST(test_ring_init_huge_sizes),
+        MEM_TEST(test_ring_init_max_capacity_accepted),
+        MEM_TEST(test_ring_init_oom_sweep),
+        MEM_TEST(test_ring_counts_at_edges),
+        MEM_TEST(test_ring_fifo_many_wraps),
+        MEM_TEST(test_ring_uint32_index_wrap),
+        MEM_TEST(test_ring_capacity_one),
+        MEM_TEST(test_ring_odd_element_sizes),
+        MEM_TEST(test_ring_fini),
     };
     return cmocka_run_group_tests_name("base/ring", tests, NULL, NULL);
 }

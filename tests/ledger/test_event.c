@@ -350,7 +350,7 @@ static void edit_expect(edit *e, tk_err want, const char *field)
     msgpack_packer_init(&pk, &e->out, msgpack_sbuffer_write);
     assert_int_equal(msgpack_pack_object(&pk, e->obj), 0);
     led_event out;
-    memset(&out, 0x5A, sizeof(out));
+    tk_test_mark(&out, sizeof(out));
     led_event_error why = {{0}, NULL};
     tk_err err = led_event_decode(codec, (const uint8_t *)e->out.data, e->out.size, &out, &why);
     if (err != want)
@@ -360,10 +360,7 @@ static void edit_expect(edit *e, tk_err want, const char *field)
         if (strcmp(why.field, field) != 0) {
             fail_msg("field: got \"%s\" (%s), want \"%s\"", why.field, why.reason, field);
         }
-        const unsigned char *raw = (const unsigned char *)&out;
-        for (size_t i = 0; i < sizeof(out); i++) {
-            if (raw[i] != 0x5A) fail_msg("out written on error at byte %zu", i);
-        }
+        if (!tk_test_is_marked(&out, sizeof(out))) fail_msg("out written on error");
     }
     msgpack_sbuffer_destroy(&e->out);
     msgpack_zone_destroy(&e->zone);

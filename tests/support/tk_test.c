@@ -1,4 +1,11 @@
-/* Test support: the fault-injecting allocator and the forked-child runner. */
+/* Test support: the fault-injecting allocator, its fixtures, out-parameter marks and the
+ * forked-child runner. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h> /* after the four above, which it needs */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,7 +17,7 @@
 
 #include "tk_test.h"
 
-static void *test_alloc(void *ctx, size_t size_bytes)
+static void *fault_alloc(void *ctx, size_t size_bytes)
 {
     tk_test_mem *test_mem = ctx;
     TK_ASSERT(test_mem != NULL);
@@ -27,7 +34,7 @@ static void *test_alloc(void *ctx, size_t size_bytes)
     return ptr;
 }
 
-static void test_free(void *ctx, void *ptr, size_t size_bytes)
+static void fault_free(void *ctx, void *ptr, size_t size_bytes)
 {
     tk_test_mem *test_mem = ctx;
     TK_ASSERT(test_mem != NULL);
@@ -42,7 +49,7 @@ void tk_test_mem_init(tk_test_mem *test_mem)
 {
     TK_ASSERT(test_mem != NULL);
     *test_mem = (tk_test_mem){
-        .mem = {.alloc = test_alloc, .free = test_free, .ctx = test_mem},
+        .mem = {.alloc = fault_alloc, .free = fault_free, .ctx = test_mem},
     };
 }
 
@@ -121,5 +128,42 @@ bool tk_test_child_run(void (*fn)(void *arg), void *arg, unsigned alarm_s, tk_te
     out->signaled = WIFSIGNALED(status);
     out->signal = out->signaled ? WTERMSIG(status) : 0;
     out->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return true;
+}
+
+static tk_test_mem fixture_mem;
+
+int tk_test_mem_setup(void **state)
+{
+    tk_test_mem_init(&fixture_mem);
+    *state = &fixture_mem;
+    return 0;
+}
+
+int tk_test_mem_teardown(void **state)
+{
+    const tk_test_mem *test_mem = *state;
+    if (test_mem->live_bytes != 0) {
+        print_error("leak: %zu bytes live after the test\n", test_mem->live_bytes);
+        return -1;
+    }
+    return 0;
+}
+
+#define MARK_BYTE 0x5A
+
+void tk_test_mark(void *p, size_t size)
+{
+    TK_ASSERT(p != NULL);
+    memset(p, MARK_BYTE, size);
+}
+
+bool tk_test_is_marked(const void *p, size_t size)
+{
+    TK_ASSERT(p != NULL);
+    const unsigned char *bytes = p;
+    for (size_t i = 0; i < size; i++) {
+        if (bytes[i] != MARK_BYTE) return false;
+    }
     return true;
 }

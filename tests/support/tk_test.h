@@ -46,6 +46,16 @@ void tk_test_mem_fail(tk_test_mem *test_mem, uint64_t fail_at, uint64_t fail_cou
 /* Fail every allocation attempt larger than cap_bytes (0 removes the cap). */
 void tk_test_mem_cap(tk_test_mem *test_mem, size_t cap_bytes);
 
+/* cmocka fixtures: setup hands the test a fresh tk_test_mem in *state; teardown fails the test
+ * if any byte allocated from it is still live (a leak on some path). */
+int tk_test_mem_setup(void **state);
+int tk_test_mem_teardown(void **state);
+
+/* Fill size bytes at p with a marker, and tell whether they still hold it: to check that a
+ * failing call wrote nothing to its out parameter. */
+void tk_test_mark(void *p, size_t size);
+bool tk_test_is_marked(const void *p, size_t size);
+
 #define TK_TEST_CHILD_OUTPUT_BYTES_MAX 32768u
 
 /* How a forked child ended and what it wrote to stderr. */
