@@ -245,7 +245,4 @@ tk_err act__timer_start(act_system *sys, uint32_t delay_ms, act_ref to, act_msg 
 /* A fresh id for monitors, timers and requests (never 0). */
 uint64_t act__next_id(act_system *sys);
 
-/* act_port.c */
-extern const act_behaviour act__port_behaviour;
-
 #endif /* TK_ACTORS_ACT_INTERNAL_H */

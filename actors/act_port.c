@@ -4,7 +4,6 @@
  * thread moves what it pops into a private stash, from which act_call and
  * act_port_wait_exit pick their answer by correlation id, leaving the rest. */
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -65,15 +64,14 @@ tk_err act_reply(act_system *sys, const act_msg *request, act_msg *reply)
 
 /* ---- Ports ---------------------------------------------------------------------------------- */
 
-/* Shared by the port's thread and its actor; freed by whichever lets go last (refs). */
+/* Owned by the port's thread; its actor borrows it until its mailbox closes (after its last
+ * handler), which act_port_close waits for before it frees the port. */
 struct act_port {
     act_system *sys;
     act_ref ref;
     act__mpsc inbox;           /* pushed by the port's actor, popped by the port's thread */
-    _Atomic uint32_t arrivals; /* futex word: bumped after each push and at close */
+    _Atomic uint32_t arrivals; /* futex word: bumped after each push */
     _Atomic uint32_t sleeping; /* the port's thread is in (or entering) futex_wait */
-    _Atomic bool closed;       /* the port's actor has exited */
-    _Atomic uint32_t refs;     /* 2 while both the thread and the actor hold the port */
     act_msg *stash_head;       /* port's thread only: popped, not yet taken */
     act_msg *stash_tail;
 };
@@ -83,12 +81,17 @@ static act_msg *list_next(const act_msg *msg)
     return (act_msg *)atomic_load_explicit(&msg->node.next, memory_order_relaxed);
 }
 
-static void port_release(act_port *port)
+/* True once the port's actor is gone (its mailbox closed, or its slot reused): it will never
+ * touch the port again. acquire: its last pushes to the inbox are visible after this. */
+static bool port_gone(const act_port *port)
 {
-    if (atomic_fetch_sub_explicit(&port->refs, 1, memory_order_acq_rel) == 1) free(port);
+    const act__actor *actor = act__slot(port->sys, port->ref);
+    TK_ASSERT(actor != NULL);
+    uint64_t word = atomic_load_explicit(&actor->word, memory_order_acquire);
+    return act__word_gen(word) != port->ref.gen || (word & ACT__WORD_CLOSED) != 0;
 }
 
-/* Tell the port's thread something arrived (a message, or the close). */
+/* Tell the port's thread a message arrived. */
 static void port_notify(act_port *port)
 {
     /* seq_cst, then the seq_cst load of sleeping: either the thread sees the new count before
@@ -102,7 +105,7 @@ static void port_notify(act_port *port)
 static tk_err port_init(act_ctx *ctx, void *state, const void *arg)
 {
     (void)ctx;
-    act_port *port = (act_port *)(uintptr_t)arg; /* held by the actor until terminate */
+    act_port *port = (act_port *)(uintptr_t)arg; /* borrowed until the mailbox closes */
     TK_ASSERT(port != NULL);
     *(act_port **)state = port;
     return TK_OK;
@@ -122,18 +125,8 @@ static tk_err port_handle(act_ctx *ctx, void *state, act_msg *msg)
     return TK_OK;
 }
 
-static void port_terminate(act_ctx *ctx, void *state, const act_reason *reason)
-{
-    (void)ctx;
-    (void)reason;
-    act_port *port = *(act_port **)state;
-    atomic_store_explicit(&port->closed, true, memory_order_release);
-    port_notify(port);
-    port_release(port); /* the actor lets go; the thread may already have */
-}
-
-const act_behaviour act__port_behaviour = {
-    .name = "port", .init = port_init, .handle = port_handle, .terminate = port_terminate};
+static const act_behaviour port_behaviour = {
+    .name = "port", .init = port_init, .handle = port_handle, .terminate = NULL};
 
 tk_err act_port_open(act_system *sys, uint32_t mailbox_capacity, act_port **out_port)
 {
@@ -143,8 +136,7 @@ tk_err act_port_open(act_system *sys, uint32_t mailbox_capacity, act_port **out_
     if (port == NULL) return TK_ENOMEM;
     port->sys = sys;
     act__mpsc_init(&port->inbox);
-    atomic_init(&port->refs, 2);
-    act_spawn_opts opts = {.behaviour = &act__port_behaviour,
+    act_spawn_opts opts = {.behaviour = &port_behaviour,
                            .state_size_bytes = sizeof(act_port *),
                            .arg = port,
                            .mailbox_capacity = mailbox_capacity,
@@ -152,7 +144,7 @@ tk_err act_port_open(act_system *sys, uint32_t mailbox_capacity, act_port **out_
                            .trap_exit = true};
     tk_err err = act_spawn(sys, &opts, &port->ref);
     if (err != TK_OK) {
-        free(port); /* the actor never held it: init runs only after the checks */
+        free(port); /* a failed spawn runs no handler that could still use it */
         return err;
     }
     *out_port = port;
@@ -236,19 +228,22 @@ static act_msg *port_take(act_port *port, bool (*wanted)(const act_msg *, uint64
     uint64_t start_ns = tk_clock_mono_ns(tk_clock_system());
     uint64_t deadline_ns = start_ns + (uint64_t)timeout_ms * 1000000u;
     uint32_t seen = atomic_load_explicit(&port->arrivals, memory_order_seq_cst) - 1u;
-    for (uint64_t round = 0;; round++) { /* a wait: ends by a match, the deadline or the close */
+    for (uint64_t round = 0;; round++) { /* a wait: ends by a match, the deadline, or the end */
         uint32_t arrivals = atomic_load_explicit(&port->arrivals, memory_order_seq_cst);
         if (arrivals != seen) { /* something came (or the close): look */
             seen = arrivals;
             stash_fill(port);
             act_msg *msg = stash_take(port, wanted, key);
             if (msg != NULL) return msg;
-            if (atomic_load_explicit(&port->closed, memory_order_acquire)) return NULL;
         }
         act__cpu_relax();
         if ((round & 15u) != 15u) continue; /* read the clock every 16 rounds only */
         uint64_t now_ns = tk_clock_mono_ns(tk_clock_system());
         if (now_ns >= deadline_ns) return NULL;
+        if (port_gone(port)) { /* killed or closed: what it pushed is in the stash by now */
+            stash_fill(port);
+            return stash_take(port, wanted, key);
+        }
         if (now_ns - start_ns < PORT_SPIN_NS) continue;
         atomic_store_explicit(&port->sleeping, 1, memory_order_seq_cst);
         if (atomic_load_explicit(&port->arrivals, memory_order_seq_cst) == seen) {
@@ -320,17 +315,9 @@ void act_port_close(act_port *port)
     if (act__deliver(port->sys, port->ref, close, false, true) != TK_OK) {
         act_msg_free(port->sys, close); /* already gone */
     }
-    while (!atomic_load_explicit(&port->closed, memory_order_acquire)) {
-        act_msg_free(port->sys, port_take(port, wanted_any, 0, 1000)); /* drop what arrives */
-    }
-    /* terminate (which set closed) runs just before the actor's mailbox closes: wait for
-     * that too, so that a send to the port's ref after this returns is TK_ESTALE. */
-    act__actor *actor = act__slot(port->sys, port->ref);
-    for (uint64_t spins = 0; actor != NULL; spins++) {
-        TK_ASSERT(spins < (1ull << 32)); /* microseconds away, unless the runtime is broken */
-        uint64_t word = atomic_load_explicit(&actor->word, memory_order_acquire);
-        if (act__word_gen(word) != port->ref.gen || (word & ACT__WORD_CLOSED) != 0) break;
-        sched_yield();
+    for (uint64_t waits = 0; !port_gone(port); waits++) {
+        TK_ASSERT(waits < (1ull << 32)); /* microseconds away, unless the runtime is broken */
+        act_msg_free(port->sys, port_take(port, wanted_any, 0, 1)); /* drop what arrives */
     }
     stash_fill(port);
     for (act_msg *msg = port->stash_head; msg != NULL;) {
@@ -338,7 +325,5 @@ void act_port_close(act_port *port)
         act_msg_free(port->sys, msg);
         msg = next;
     }
-    port->stash_head = NULL;
-    port->stash_tail = NULL;
-    port_release(port);
+    free(port);
 }

@@ -463,9 +463,7 @@ void act__actor_exit(act_system *sys, act_ctx *ctx, uint32_t finished, bool run_
                TK_LOG_STR("behaviour", actor->behaviour->name), TK_LOG_U64("slot", ctx->self.slot),
                TK_LOG_ERR("err", reason.err), TK_LOG_STR("detail", reason.detail));
     }
-    /* A port's terminate releases the thread waiting on it: it runs even for KILLED. */
-    bool terminates = reason.kind != ACT_REASON_KILLED || actor->behaviour == &act__port_behaviour;
-    if (run_terminate && terminates && actor->behaviour->terminate != NULL) {
+    if (run_terminate && reason.kind != ACT_REASON_KILLED && actor->behaviour->terminate != NULL) {
         ctx->current_msg = NULL;
         actor->behaviour->terminate(ctx, actor->state, &reason);
     }
