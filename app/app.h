@@ -2,10 +2,48 @@
 #ifndef TK_APP_APP_H
 #define TK_APP_APP_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "es.h"
+
+/* Exit codes of every subcommand. */
+enum {
+    APP_EXIT_OK = 0,
+    APP_EXIT_FAIL = 1,  /* the command ran and failed: a bad store, a mismatch, an I/O error */
+    APP_EXIT_USAGE = 2, /* bad options: the message names the option */
+    APP_EXIT_HELP = -1, /* internal to option parsing: --help was printed, exit 0 */
+};
 
 /* Run `troika demo`: the end-to-end path built so far, seeded by seed; prints its report to
  * stdout. Returns the process exit code (0 on success). */
 int app_demo_run(uint64_t seed);
+
+/* The subcommands; argv[0] is the subcommand's name ("gen-events", "verify"). Each parses its
+ * options with getopt_long, answers --help, and returns the process exit code. */
+int app_gen_events_main(int argc, char **argv);
+int app_audit_main(int argc, char **argv);
+int app_replay_main(int argc, char **argv);
+int app_export_main(int argc, char **argv);
+
+/* Open the store at data_dir for command cmd; on failure print why (naming the directory) and
+ * return APP_EXIT_USAGE (no --data-dir) or APP_EXIT_FAIL. *out is set on APP_EXIT_OK. */
+int app_store_open(const char *cmd, const char *data_dir, bool create, es_store **out);
+
+/* Lower-case hex of size bytes into out (2 * size + 1 bytes). */
+void app_hex(const uint8_t *bytes, size_t size, char *out);
+
+#define APP_TIME_BYTES 40u
+
+/* ts_ns as ISO 8601 UTC with nanoseconds: "2026-01-01T00:00:00.250000000Z". */
+void app_time_format(int64_t ts_ns, char out[APP_TIME_BYTES]);
+
+/* A base-10 unsigned integer, the whole text. */
+bool app_parse_u64(const char *text, uint64_t *out);
+
+/* An ISO 8601 UTC time: "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (at most 9
+ * fraction digits), into ns since the Unix epoch; false for anything else or before 1970. */
+bool app_parse_time(const char *text, int64_t *out_ts_ns);
 
 #endif /* TK_APP_APP_H */

@@ -1,5 +1,6 @@
 /* The troika binary: command-line entry point. Subcommands land here as their modules do;
  * docs/ARCHITECTURE.md lists what each issue adds. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,16 +10,20 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: troika <command> [options]\n"
+    fprintf(out, "usage: troika <command> [options]     (troika <command> --help for more)\n"
                  "commands:\n"
                  "  demo [--seed N] [--log SPEC]  run the most complete end-to-end path built\n"
+                 "  gen-events                    write a seeded event stream into a store\n"
+                 "  audit verify                  recompute a store's chain hash and state\n"
+                 "  replay --until INDEX|TIME     the state as of an index or a time\n"
+                 "  export                        the event history as CSV or JSON lines\n"
                  "  version                       print the version\n"
                  "SPEC is a log level spec such as \"info\" or \"warn,demo=debug\".\n");
 }
 
 /* What the demo will run once each piece lands, and the issue that brings it. */
 static const char *const demo_missing[] = {
-    "ledger, RocksDB storage, pre-trade risk gate and audit replay (issue 4)",
+    "the ledger in the demo's order path (the journal actor, with issue 5's actor graph)",
     "backtest over ../shared/data with feeds, strategies and the paper venue (issue 5)",
     "three-node Raft cluster with client API and failover (issues 6 and 7)",
     "live Binance feed and venue with reconciliation (issue 8)",
@@ -38,27 +43,32 @@ static int demo_run(uint64_t seed)
 /* Parse "--seed N" and "--log SPEC" after "demo", then run it; 2 on bad usage. */
 static int demo_main(int argc, char **argv)
 {
+    static const struct option longs[] = {{"seed", required_argument, NULL, 's'},
+                                          {"log", required_argument, NULL, 'l'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
     uint64_t seed = 1;
-    for (int i = 2; i < argc; i++) {
-        bool has_value = i + 1 < argc;
-        if (strcmp(argv[i], "--seed") == 0 && has_value) {
-            char *end = NULL;
-            seed = strtoull(argv[++i], &end, 0);
-            if (end == argv[i] || *end != '\0') {
-                fprintf(stderr, "troika demo: --seed: not an integer: \"%s\"\n", argv[i]);
-                return 2;
-            }
-        } else if (strcmp(argv[i], "--log") == 0 && has_value) {
-            char why[160];
-            if (tk_log_set_levels(argv[++i], why, sizeof(why)) != TK_OK) {
-                fprintf(stderr, "troika demo: --log: %s\n", why);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "troika demo: unknown or incomplete option \"%s\"\n", argv[i]);
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+        char why[160];
+        if (c == 'h') {
+            usage(stdout);
+            return 0;
+        } else if (c == 's' && !app_parse_u64(optarg, &seed)) {
+            fprintf(stderr, "troika demo: --seed: not an integer: \"%s\"\n", optarg);
+            return 2;
+        } else if (c == 'l' && tk_log_set_levels(optarg, why, sizeof(why)) != TK_OK) {
+            fprintf(stderr, "troika demo: --log: %s\n", why);
+            return 2;
+        } else if (c != 's' && c != 'l') {
             usage(stderr);
             return 2;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "troika demo: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
     }
     return demo_run(seed);
 }
@@ -69,7 +79,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "demo") == 0) return demo_main(argc, argv);
+    if (strcmp(argv[1], "demo") == 0) return demo_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "gen-events") == 0) return app_gen_events_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "audit") == 0) return app_audit_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "replay") == 0) return app_replay_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "export") == 0) return app_export_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0) {
         printf("troika %s\n", TK_VERSION);
         return 0;

@@ -37,11 +37,34 @@
 #define TK_BACKTRACE_FRAMES_MAX 64
 #endif
 
+/* Ledger state capacities (ledger/). The state is allocated once at these sizes, so apply never
+ * allocates; an event that would need one more slot is refused with a reason (RiskLimitsSet
+ * caps max_open_orders at LED_ORDERS_OPEN_MAX). They shape the state's encoding: replicas must
+ * agree on them. */
+#ifndef LED_INSTRUMENTS_MAX
+#define LED_INSTRUMENTS_MAX 64u
+#endif
+#ifndef LED_ASSETS_MAX
+#define LED_ASSETS_MAX 64u
+#endif
+#ifndef LED_STRATEGIES_MAX
+#define LED_STRATEGIES_MAX 64u
+#endif
+/* Orders not yet in a terminal state. */
+#ifndef LED_ORDERS_OPEN_MAX
+#define LED_ORDERS_OPEN_MAX 4096u
+#endif
+
 _Static_assert((TK_POOL_CAPACITY_MAX & (TK_POOL_CAPACITY_MAX - 1u)) == 0, "power of two");
 _Static_assert((TK_RING_CAPACITY_MAX & (TK_RING_CAPACITY_MAX - 1u)) == 0, "power of two");
 _Static_assert(TK_RING_CAPACITY_MAX <= (1u << 31), "ring indices are uint32_t");
 _Static_assert(TK_LOG_LINE_BYTES_MAX >= 256u, "a line must hold ts, level, module and msg");
 _Static_assert(TK_LOG_MODULE_NAME_BYTES_MAX + 1u <= 64u, "module names are short identifiers");
 _Static_assert(TK_LOG_MODULES_MAX >= 8u, "one override per module of DESIGN.md at least");
+
+_Static_assert(LED_INSTRUMENTS_MAX >= 1u && LED_ASSETS_MAX >= 2u,
+               "one instrument needs its base and quote assets");
+_Static_assert(LED_ORDERS_OPEN_MAX >= 1u && LED_ORDERS_OPEN_MAX <= (1u << 20),
+               "the open-order table is scanned by index");
 
 #endif /* TK_BASE_TK_LIMITS_H */

@@ -17,6 +17,8 @@ packages=(
     libssl-dev libyaml-dev libjansson-dev
     # tests and CI (clang and its runtime for the libFuzzer targets)
     libcmocka-dev python3 clang-format clang libclang-rt-14-dev
+    # RocksDB's ldb tool, used by the storage tamper tests to edit a store from outside
+    rocksdb-tools
     # benchmark peers run by bench/actors/run (Erlang/OTP and CAF)
     erlang-base libcaf-dev
 )

@@ -126,7 +126,7 @@ typedef struct led_event {
     uint32_t version; /* schema version of this type; 1 for every type so far */
     int64_t ts_ns;
     union {
-        struct {
+        struct led_ev_instrument_defined {
             char symbol[LED_SYMBOL_BYTES];
             char base[LED_ASSET_BYTES];
             char quote[LED_ASSET_BYTES];
@@ -134,14 +134,14 @@ typedef struct led_event {
             int64_t lot_e8;          /* > 0 */
             int64_t min_notional_e8; /* >= 0 */
         } instrument_defined;
-        struct {
+        struct led_ev_bar_closed {
             char symbol[LED_SYMBOL_BYTES];
             int64_t open_ts_ns;
             int64_t interval_s;                         /* > 0 */
             int64_t open_e8, high_e8, low_e8, close_e8; /* > 0 */
             int64_t volume_e8;                          /* >= 0 */
         } bar_closed;
-        struct {
+        struct led_ev_order_requested {
             char symbol[LED_SYMBOL_BYTES];
             char strategy[LED_NAME_BYTES];
             led_side side;
@@ -150,11 +150,11 @@ typedef struct led_event {
             int64_t price_e8; /* LIMIT: the limit > 0; STOP: the trigger > 0; MARKET: 0 */
             bool reduce_only;
         } order_requested;
-        struct {
+        struct led_ev_order_acked {
             uint64_t order_index;
             char venue_order_id[LED_ID_BYTES];
         } order_acked;
-        struct {
+        struct led_ev_order_filled {
             uint64_t order_index;
             char fill_id[LED_ID_BYTES];
             int64_t qty_e8;   /* > 0 */
@@ -163,19 +163,19 @@ typedef struct led_event {
             char fee_asset[LED_ASSET_BYTES];
             bool maker;
         } order_filled;
-        struct {
+        struct led_ev_order_rejected_by_venue {
             uint64_t order_index;
             int64_t code; /* the venue's error code */
             char message[LED_TEXT_BYTES];
         } order_rejected_by_venue;
-        struct {
+        struct led_ev_order_cancel_requested {
             uint64_t order_index;
         } order_cancel_requested;
-        struct {
+        struct led_ev_order_cancelled {
             uint64_t order_index;
             char reason[LED_TEXT_BYTES];
         } order_cancelled;
-        struct {
+        struct led_ev_external_order_adopted {
             char client_order_id[LED_ID_BYTES];
             char symbol[LED_SYMBOL_BYTES];
             led_side side;
@@ -184,7 +184,7 @@ typedef struct led_event {
             int64_t price_e8;      /* as in order_requested */
             int64_t filled_qty_e8; /* 0 to qty_e8 */
         } external_order_adopted;
-        struct {
+        struct led_ev_risk_limits_set {
             int64_t max_order_notional_e8;    /* > 0 */
             int64_t max_position_notional_e8; /* > 0, per symbol */
             int64_t max_position_equity_bps;  /* 1 to 10000 (default 200, 2%) */
@@ -194,31 +194,31 @@ typedef struct led_event {
             int64_t daily_loss_bps;           /* 1 to 10000 of start-of-day equity (500) */
             int64_t max_drawdown_bps;         /* 1 to 10000 of peak equity (1000) */
         } risk_limits_set;
-        struct {
+        struct led_ev_kill_switch_set {
             bool on;
             char reason[LED_TEXT_BYTES];
         } kill_switch_set;
-        struct {
+        struct led_ev_circuit_breaker_set {
             char symbol[LED_SYMBOL_BYTES];
             bool tripped;
             char reason[LED_TEXT_BYTES];
         } circuit_breaker_set;
-        struct {
+        struct led_ev_feed_health {
             char feed[LED_NAME_BYTES];
             char symbol[LED_SYMBOL_BYTES];
             led_feed_status status;
             char detail[LED_TEXT_BYTES];
         } feed_health;
-        struct {
+        struct led_ev_strategy_enabled {
             char strategy[LED_NAME_BYTES];
             bool enabled;
         } strategy_enabled;
-        struct {
+        struct led_ev_balance_adjusted {
             char asset[LED_ASSET_BYTES];
             int64_t delta_e8; /* != 0 */
             char reason[LED_TEXT_BYTES];
         } balance_adjusted;
-        struct {
+        struct led_ev_leader_changed {
             uint64_t term; /* >= 1 */
             char node[LED_NAME_BYTES];
         } leader_changed;
@@ -267,6 +267,27 @@ void led_codec_close(led_codec *codec);
 TK_MUST_USE tk_err led_event_decode(led_codec *codec, const uint8_t *buf, size_t size_bytes,
                                     led_event *out, led_event_error *why);
 
+/* One field of an event as text, for people and exports: money as a plain decimal
+ * (led_format), other integers in base 10, bools as true/false, enums by their wire names. */
+typedef enum led_field_kind {
+    LED_FIELD_TEXT,
+    LED_FIELD_DECIMAL,
+    LED_FIELD_INTEGER,
+    LED_FIELD_BOOL,
+} led_field_kind;
+
+typedef struct led_field_text {
+    const char *key; /* static: the wire key ("qty") */
+    led_field_kind kind;
+    char text[LED_TEXT_BYTES];
+} led_field_text;
+
+/* How many fields a type has after type, v and ts_ns (type must be known: TK_ASSERT). */
+uint32_t led_event_field_count(led_event_type type);
+
+/* Field i (0..count-1, in wire order) of ev into out. ev must be valid (TK_ASSERT on i). */
+void led_event_field_text(const led_event *ev, uint32_t i, led_field_text *out);
+
 /* ---- Order state machine --------------------------------------------------------------------- */
 
 /*   REQUESTED -> ACCEPTED | REJECTED                      (the pre-trade risk gate, in apply)
@@ -310,5 +331,256 @@ const char *led_order_edge_check(led_order_state from, led_order_state to);
  * buffer. SHA-256 is FIPS 180-4, computed by OpenSSL. */
 void led_chain_next(const uint8_t prev[LED_HASH_BYTES], uint64_t index, const uint8_t *event,
                     size_t event_size, uint8_t out[LED_HASH_BYTES]);
+
+/* ---- State ----------------------------------------------------------------------------------- */
+
+/* The trading state every replica folds from the log. Allocated once by led_state_open at the
+ * capacities of tk_limits.h (LED_*_MAX), so led_apply never allocates. Owned by one thread at a
+ * time; the read functions below may run on that thread between applies.
+ *
+ * Valuation: equity is counted in the valuation asset, the quote asset of the first instrument
+ * defined. An asset is worth its balance times the last mark of the first instrument that has
+ * it as base and the valuation asset as quote; an asset without such a mark counts 0. */
+typedef struct led_state led_state;
+
+/* The rules of the pre-trade risk gate, in the order they are checked. The ids (names) are
+ * stable: logs, reports and tests name rules by them. */
+#define LED_RULE_LIST(X)                                       \
+    X(LED_RULE_NONE, "none")                                   \
+    X(LED_RULE_KILL_SWITCH, "kill_switch")                     \
+    X(LED_RULE_UNKNOWN_INSTRUMENT, "unknown_instrument")       \
+    X(LED_RULE_CIRCUIT_BREAKER, "circuit_breaker")             \
+    X(LED_RULE_STRATEGY_DISABLED, "strategy_disabled")         \
+    X(LED_RULE_TICK_SIZE, "tick_size")                         \
+    X(LED_RULE_LOT_STEP, "lot_step")                           \
+    X(LED_RULE_PRICE_BAND, "price_band")                       \
+    X(LED_RULE_MIN_NOTIONAL, "min_notional")                   \
+    X(LED_RULE_MAX_ORDER_NOTIONAL, "max_order_notional")       \
+    X(LED_RULE_REDUCE_ONLY, "reduce_only")                     \
+    X(LED_RULE_DAILY_LOSS, "daily_loss")                       \
+    X(LED_RULE_MAX_DRAWDOWN, "max_drawdown")                   \
+    X(LED_RULE_MAX_OPEN_ORDERS, "max_open_orders")             \
+    X(LED_RULE_MAX_POSITION_NOTIONAL, "max_position_notional") \
+    X(LED_RULE_MAX_POSITION_EQUITY, "max_position_equity")     \
+    X(LED_RULE_MAX_GROSS_EXPOSURE, "max_gross_exposure")       \
+    X(LED_RULE_INSUFFICIENT_BALANCE, "insufficient_balance")   \
+    X(LED_RULE_OVERFLOW, "overflow")
+
+typedef enum led_rule {
+#define X(code, id) code,
+    LED_RULE_LIST(X)
+#undef X
+} led_rule;
+
+/* The stable id of a rule ("max_drawdown"), or NULL outside the enum. */
+const char *led_rule_id(led_rule rule);
+
+/* What led_apply did with one event.
+ *   APPLIED   the state changed as the event says (an OrderRequested: the gate accepted it).
+ *   SKIPPED   the index was at or below the last applied one: nothing changed (idempotence).
+ *   REFUSED   the event does not fit the state (an illegal order transition, an unknown order
+ *             or instrument, a full table, an overflow): nothing changed but the last index;
+ *             detail says why.
+ *   REJECTED  an OrderRequested the risk gate refused: the order is recorded as rejected, with
+ *             rule and detail. */
+typedef enum led_result { LED_APPLIED, LED_SKIPPED, LED_REFUSED, LED_REJECTED } led_result;
+
+typedef struct led_outcome {
+    led_result result;
+    led_rule rule; /* LED_REJECTED only; else LED_RULE_NONE */
+    char detail[LED_TEXT_BYTES];
+} led_outcome;
+
+/* The name of a result ("rejected"), or NULL outside the enum. */
+const char *led_result_name(led_result result);
+
+/* Risk limits, as RiskLimitsSet sets them (see led_event). Until the first RiskLimitsSet the
+ * defaults of docs/ledger.md hold: 2% of equity per position, 5% daily loss, 10% drawdown,
+ * 500 bps price band, 100 open orders, and no absolute notional caps (INT64_MAX). */
+typedef struct led_limits {
+    int64_t max_order_notional_e8;
+    int64_t max_position_notional_e8;
+    int64_t max_position_equity_bps;
+    int64_t max_gross_exposure_e8;
+    int64_t max_open_orders;
+    int64_t price_band_bps;
+    int64_t daily_loss_bps;
+    int64_t max_drawdown_bps;
+} led_limits;
+
+/* Account-wide figures. Equity, peaks and PnL are in the valuation asset's 1e-8 units. */
+typedef struct led_account {
+    uint64_t last_index; /* last ledger index applied (skipped ones excluded); 0 at genesis */
+    int64_t last_ts_ns;  /* ts_ns of the last applied event */
+    char valuation_asset[LED_ASSET_BYTES]; /* "" until the first InstrumentDefined */
+    int64_t equity_e8;
+    int64_t peak_equity_e8;
+    int64_t sod_equity_e8; /* at the start of the current UTC day of event time */
+    int64_t day;           /* current UTC day: ts_ns / 86400e9 */
+    bool kill_switch;
+    char kill_reason[LED_TEXT_BYTES];
+    uint64_t leader_term;
+    char leader_node[LED_NAME_BYTES];
+    led_limits limits;
+    uint64_t events_applied, events_refused, orders_accepted, orders_rejected;
+    uint32_t instrument_count, asset_count, strategy_count, open_order_count;
+    /* The gate's last decision: the OrderRequested index, and its rule (NONE: accepted). */
+    uint64_t last_decision_index;
+    led_rule last_decision_rule;
+    char last_decision_detail[LED_TEXT_BYTES];
+} led_account;
+
+/* An instrument with its market data and the position held in it. */
+typedef struct led_instrument {
+    char symbol[LED_SYMBOL_BYTES];
+    char base[LED_ASSET_BYTES];
+    char quote[LED_ASSET_BYTES];
+    int64_t tick_e8, lot_e8, min_notional_e8;
+    int64_t mark_e8; /* close of the last BarClosed; 0 before the first */
+    int64_t mark_ts_ns;
+    bool breaker_tripped;
+    led_feed_status feed;
+    /* Position: signed quantity in base units, average entry price (average-cost method) and
+     * realized PnL in quote units, fees excluded. */
+    int64_t position_e8, avg_entry_e8, realized_pnl_e8;
+    /* Remaining quantity of open orders, per side. */
+    int64_t open_buy_e8, open_sell_e8;
+} led_instrument;
+
+/* A balance: total held, the part reserved by open orders, and fees paid in this asset. */
+typedef struct led_balance {
+    char asset[LED_ASSET_BYTES];
+    int64_t total_e8, reserved_e8, fees_e8;
+} led_balance;
+
+/* An open (non-terminal) order. Terminal orders leave the state; the log keeps them. */
+typedef struct led_order {
+    uint64_t index; /* ledger index of its OrderRequested or ExternalOrderAdopted */
+    int64_t ts_ns;
+    char symbol[LED_SYMBOL_BYTES];
+    char strategy[LED_NAME_BYTES];      /* "" for an adopted external order */
+    char client_order_id[LED_ID_BYTES]; /* external orders only; ours derive from index */
+    char venue_order_id[LED_ID_BYTES];  /* "" until acked */
+    led_side side;
+    led_order_kind kind;
+    led_order_state state;
+    bool reduce_only, cancel_requested, external;
+    int64_t qty_e8, price_e8, filled_qty_e8;
+    int64_t ref_price_e8; /* the price the gate valued it at: limit or stop price, or the mark */
+    int64_t reserved_e8;  /* what it holds of a balance: quote for a buy, base for a sell */
+} led_order;
+
+/* A strategy's switch, as StrategyEnabled set it. Strategies never named are enabled. */
+typedef struct led_strategy {
+    char name[LED_NAME_BYTES];
+    bool enabled;
+} led_strategy;
+
+/* Allocate a state at genesis. Errors: TK_ENOMEM. */
+TK_MUST_USE tk_err led_state_open(led_state **out_state);
+
+/* NULL is a no-op. */
+void led_state_close(led_state *state);
+
+/* Back to genesis (index 0, empty tables, default limits). */
+void led_state_reset(led_state *state);
+
+/* Fold one committed event into the state: the pure function of DESIGN.md, principle 2. The
+ * same state, index and event give the same state and outcome on every machine. index must be
+ * last_index + 1 (applied) or at most last_index (skipped: idempotence by index); a gap is a
+ * journal bug (TK_ASSERT). ev must pass led_event_check (TK_ASSERT). A refused event changes
+ * nothing but the last index and the refusal count. OrderRequested runs the pre-trade risk
+ * gate (docs/ledger.md lists its rules). Never allocates. */
+void led_apply(led_state *state, uint64_t index, const led_event *ev, led_outcome *out);
+
+/* Readers. The _at functions take a position 0..count-1 (TK_ASSERT) in the table's stable
+ * order: instruments and strategies in order of definition, assets in order of first use,
+ * orders by index. */
+void led_state_account(const led_state *state, led_account *out);
+void led_state_instrument_at(const led_state *state, uint32_t position, led_instrument *out);
+void led_state_balance_at(const led_state *state, uint32_t position, led_balance *out);
+void led_state_strategy_at(const led_state *state, uint32_t position, led_strategy *out);
+
+/* The open order with ledger index order_index. Errors: TK_ENOENT (unknown or terminal). */
+TK_MUST_USE tk_err led_state_order_find(const led_state *state, uint64_t order_index,
+                                        led_order *out);
+
+/* The open order with the smallest index above after_index (0: the first). Iterates all open
+ * orders in index order in O(log n) per call. Errors: TK_ENOENT (none left). */
+TK_MUST_USE tk_err led_state_order_next(const led_state *state, uint64_t after_index,
+                                        led_order *out);
+
+/* Largest encoded state, for buffers. */
+size_t led_state_encoded_size_max(void);
+
+/* The state's canonical encoding: a versioned, big-endian binary layout (docs/ledger.md) in
+ * which equal states are equal bytes. The state hash is SHA-256 of these bytes, a storage
+ * checkpoint stores them, and a snapshot carries them. Errors: TK_EFULL (buf too small). */
+TK_MUST_USE tk_err led_state_encode(const led_state *state, uint8_t *buf, size_t buf_size,
+                                    size_t *out_size);
+
+/* Replace the state with the one encoded in buf, strictly: a wrong magic or version, a count
+ * above a capacity, a truncated or overlong text, an enum out of range, orders not in
+ * increasing index order, or bytes after the end are refused. On error the state is left at
+ * genesis (never half-decoded). Errors: TK_EINVAL (why->field names the part, why->reason
+ * what; why may be NULL). */
+TK_MUST_USE tk_err led_state_decode(led_state *state, const uint8_t *buf, size_t size_bytes,
+                                    led_event_error *why);
+
+/* SHA-256 of the canonical encoding, into out. Encodes into the state's own scratch buffer
+ * (not the state itself), so it must not run concurrently with another call on the state. */
+void led_state_hash(const led_state *state, uint8_t out[LED_HASH_BYTES]);
+
+/* SHA-256 of size bytes (FIPS 180-4, by OpenSSL). */
+void led_sha256(const uint8_t *bytes, size_t size, uint8_t out[LED_HASH_BYTES]);
+
+/* ---- Event generator ---------------------------------------------------------------------- */
+
+/* A seeded generator of valid, realistic event streams (instruments, a deposit, risk limits,
+ * bars on a random walk, orders, and acks, fills, cancels and venue rejections of the orders
+ * the gate accepted, now and then a kill switch), for drills, tests and benchmarks. Pure: the
+ * same seed and the same state give the same events. */
+typedef struct led_gen led_gen;
+
+/* Errors: TK_ENOMEM. */
+TK_MUST_USE tk_err led_gen_open(uint64_t seed, led_gen **out_gen);
+
+/* NULL is a no-op. */
+void led_gen_close(led_gen *gen);
+
+/* The next event, for ledger index index, given the state with every earlier event applied
+ * (the generator reads open orders and marks from it). The event passes led_event_check. */
+void led_gen_next(led_gen *gen, const led_state *state, uint64_t index, led_event *out);
+
+/* ---- Snapshot blob -----------------------------------------------------------------------------
+ */
+
+/* A snapshot as it travels (storage exports it, Raft will ship it): the ledger position it was
+ * taken at and the encoded state (led_state_encode) at that position, as one msgpack map
+ * {"v": 1, "index": u64, "chain_hash": bin 32, "raft_index": u64, "cluster_id": str,
+ *  "state": bin}. */
+typedef struct led_snapshot {
+    uint64_t index;                     /* ledger index of the last event folded into state */
+    uint8_t chain_hash[LED_HASH_BYTES]; /* h[index]; 32 zero bytes for index 0 */
+    uint64_t raft_index;                /* last Raft entry applied; 0 for a local journal */
+    char cluster_id[LED_NAME_BYTES];    /* may be empty */
+    const uint8_t *state;               /* borrowed: the encoded state */
+    size_t state_size;
+} led_snapshot;
+
+/* Bytes led_snapshot_encode needs around the state. */
+#define LED_SNAPSHOT_OVERHEAD_BYTES 160u
+
+/* Encode snap into buf (at least snap->state_size + LED_SNAPSHOT_OVERHEAD_BYTES bytes, else
+ * TK_EFULL). cluster_id must be NUL-terminated within its array (TK_ASSERT). */
+TK_MUST_USE tk_err led_snapshot_encode(const led_snapshot *snap, uint8_t *buf, size_t buf_size,
+                                       size_t *out_size);
+
+/* Decode a snapshot blob strictly (every key once, of its type, no other key, nothing after the
+ * map). out->state then points into buf (borrowed from the caller's buffer); the state bytes
+ * themselves are checked later, by led_state_decode.
+ * Errors: TK_EINVAL (why names the key and what is wrong), TK_ENOMEM. */
+TK_MUST_USE tk_err led_snapshot_decode(led_codec *codec, const uint8_t *buf, size_t size_bytes,
+                                       led_snapshot *out, led_event_error *why);
 
 #endif /* TK_LEDGER_LED_H */

@@ -1,6 +1,6 @@
 /* The event catalogue and its msgpack codec (msgpack-c), driven by one table of fields per
  * event type, so that encoding, strict decoding and checking cannot disagree about a field.
- * The only file of ledger/ that includes msgpack.h. */
+ * The snapshot blob is encoded here too. The only file of ledger/ that includes msgpack.h. */
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +21,7 @@ typedef enum field_kind {
 typedef struct field_desc {
     const char *key;
     field_kind kind;
+    bool money; /* F_I64 in 1e-8 units: shown as a decimal (led_event_field_text) */
     size_t offset;
     size_t size; /* F_STR: the array's bytes */
     int64_t min; /* F_I64, F_U64; F_STR: 1 when the text may not be empty */
@@ -35,26 +36,31 @@ typedef struct type_desc {
 
 #define MEMBER(m)      offsetof(led_event, u.m)
 #define MEMBER_SIZE(m) sizeof(((led_event *)0)->u.m)
-#define FS(key, m, nonempty)                                         \
-    {                                                                \
-        key, F_STR, MEMBER(m), MEMBER_SIZE(m), (nonempty) ? 1 : 0, 0 \
+#define FS(key, m, nonempty)                                                \
+    {                                                                       \
+        key, F_STR, false, MEMBER(m), MEMBER_SIZE(m), (nonempty) ? 1 : 0, 0 \
     }
 /* FI and FU take the range as their last arguments: (min, max), or POS, NONNEG or BPS. */
-#define FI(key, m, ...)                       \
-    {                                         \
-        key, F_I64, MEMBER(m), 0, __VA_ARGS__ \
+#define FI(key, m, ...)                              \
+    {                                                \
+        key, F_I64, false, MEMBER(m), 0, __VA_ARGS__ \
     }
-#define FU(key, m, ...)                       \
-    {                                         \
-        key, F_U64, MEMBER(m), 0, __VA_ARGS__ \
+/* FM: money, an F_I64 in 1e-8 units. */
+#define FM(key, m, ...)                             \
+    {                                               \
+        key, F_I64, true, MEMBER(m), 0, __VA_ARGS__ \
     }
-#define FB(key, m)                      \
-    {                                   \
-        key, F_BOOL, MEMBER(m), 0, 0, 0 \
+#define FU(key, m, ...)                              \
+    {                                                \
+        key, F_U64, false, MEMBER(m), 0, __VA_ARGS__ \
     }
-#define FE(key, kind, m)              \
-    {                                 \
-        key, kind, MEMBER(m), 0, 0, 0 \
+#define FB(key, m)                             \
+    {                                          \
+        key, F_BOOL, false, MEMBER(m), 0, 0, 0 \
+    }
+#define FE(key, kind, m)                     \
+    {                                        \
+        key, kind, false, MEMBER(m), 0, 0, 0 \
     }
 #define POS    1, INT64_MAX
 #define NONNEG 0, INT64_MAX
@@ -64,20 +70,20 @@ static const field_desc instrument_fields[] = {
     FS("symbol", instrument_defined.symbol, true),
     FS("base", instrument_defined.base, true),
     FS("quote", instrument_defined.quote, true),
-    FI("tick", instrument_defined.tick_e8, POS),
-    FI("lot", instrument_defined.lot_e8, POS),
-    FI("min_notional", instrument_defined.min_notional_e8, NONNEG),
+    FM("tick", instrument_defined.tick_e8, POS),
+    FM("lot", instrument_defined.lot_e8, POS),
+    FM("min_notional", instrument_defined.min_notional_e8, NONNEG),
 };
 static const field_desc bar_fields[] = {
     FS("symbol", bar_closed.symbol, true),        FI("open_ts_ns", bar_closed.open_ts_ns, NONNEG),
-    FI("interval_s", bar_closed.interval_s, POS), FI("open", bar_closed.open_e8, POS),
-    FI("high", bar_closed.high_e8, POS),          FI("low", bar_closed.low_e8, POS),
-    FI("close", bar_closed.close_e8, POS),        FI("volume", bar_closed.volume_e8, NONNEG),
+    FI("interval_s", bar_closed.interval_s, POS), FM("open", bar_closed.open_e8, POS),
+    FM("high", bar_closed.high_e8, POS),          FM("low", bar_closed.low_e8, POS),
+    FM("close", bar_closed.close_e8, POS),        FM("volume", bar_closed.volume_e8, NONNEG),
 };
 static const field_desc order_requested_fields[] = {
     FS("symbol", order_requested.symbol, true),     FS("strategy", order_requested.strategy, true),
     FE("side", F_SIDE, order_requested.side),       FE("kind", F_KIND, order_requested.kind),
-    FI("qty", order_requested.qty_e8, POS),         FI("price", order_requested.price_e8, NONNEG),
+    FM("qty", order_requested.qty_e8, POS),         FM("price", order_requested.price_e8, NONNEG),
     FB("reduce_only", order_requested.reduce_only),
 };
 static const field_desc order_acked_fields[] = {
@@ -87,9 +93,9 @@ static const field_desc order_acked_fields[] = {
 static const field_desc order_filled_fields[] = {
     FU("order", order_filled.order_index, POS),
     FS("fill_id", order_filled.fill_id, true),
-    FI("qty", order_filled.qty_e8, POS),
-    FI("price", order_filled.price_e8, POS),
-    FI("fee", order_filled.fee_e8, NONNEG),
+    FM("qty", order_filled.qty_e8, POS),
+    FM("price", order_filled.price_e8, POS),
+    FM("fee", order_filled.fee_e8, NONNEG),
     FS("fee_asset", order_filled.fee_asset, true),
     FB("maker", order_filled.maker),
 };
@@ -110,15 +116,15 @@ static const field_desc external_order_fields[] = {
     FS("symbol", external_order_adopted.symbol, true),
     FE("side", F_SIDE, external_order_adopted.side),
     FE("kind", F_KIND, external_order_adopted.kind),
-    FI("qty", external_order_adopted.qty_e8, POS),
-    FI("price", external_order_adopted.price_e8, NONNEG),
-    FI("filled_qty", external_order_adopted.filled_qty_e8, NONNEG),
+    FM("qty", external_order_adopted.qty_e8, POS),
+    FM("price", external_order_adopted.price_e8, NONNEG),
+    FM("filled_qty", external_order_adopted.filled_qty_e8, NONNEG),
 };
 static const field_desc risk_limits_fields[] = {
-    FI("max_order_notional", risk_limits_set.max_order_notional_e8, POS),
-    FI("max_position_notional", risk_limits_set.max_position_notional_e8, POS),
+    FM("max_order_notional", risk_limits_set.max_order_notional_e8, POS),
+    FM("max_position_notional", risk_limits_set.max_position_notional_e8, POS),
     FI("max_position_equity_bps", risk_limits_set.max_position_equity_bps, BPS),
-    FI("max_gross_exposure", risk_limits_set.max_gross_exposure_e8, POS),
+    FM("max_gross_exposure", risk_limits_set.max_gross_exposure_e8, POS),
     FI("max_open_orders", risk_limits_set.max_open_orders, POS),
     FI("price_band_bps", risk_limits_set.price_band_bps, BPS),
     FI("daily_loss_bps", risk_limits_set.daily_loss_bps, BPS),
@@ -145,7 +151,7 @@ static const field_desc strategy_enabled_fields[] = {
 };
 static const field_desc balance_adjusted_fields[] = {
     FS("asset", balance_adjusted.asset, true),
-    FI("delta", balance_adjusted.delta_e8, INT64_MIN, INT64_MAX),
+    FM("delta", balance_adjusted.delta_e8, INT64_MIN, INT64_MAX),
     FS("reason", balance_adjusted.reason, false),
 };
 static const field_desc leader_changed_fields[] = {
@@ -757,4 +763,190 @@ tk_err led_event_decode(led_codec *codec, const uint8_t *buf, size_t size_bytes,
     if (err != TK_OK) return err;
     *out = ev;
     return TK_OK;
+}
+
+/* ---- Snapshot blob ----------------------------------------------------------------------------
+ */
+
+#define SNAPSHOT_VERSION 1u
+
+static void pack_bin(msgpack_packer *pk, const uint8_t *bytes, size_t size)
+{
+    (void)msgpack_pack_bin(pk, size);
+    (void)msgpack_pack_bin_body(pk, bytes, size);
+}
+
+tk_err led_snapshot_encode(const led_snapshot *snap, uint8_t *buf, size_t buf_size,
+                           size_t *out_size)
+{
+    TK_ASSERT(snap != NULL && buf != NULL && out_size != NULL);
+    TK_ASSERT(strnlen(snap->cluster_id, sizeof(snap->cluster_id)) < sizeof(snap->cluster_id));
+    if (snap->state_size > 0) TK_ASSERT(snap->state != NULL);
+    out_buf out = {.buf = buf, .size = buf_size};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &out, out_write);
+    (void)msgpack_pack_map(&pk, 6);
+    pack_text(&pk, "v");
+    (void)msgpack_pack_uint32(&pk, SNAPSHOT_VERSION);
+    pack_text(&pk, "index");
+    (void)msgpack_pack_uint64(&pk, snap->index);
+    pack_text(&pk, "chain_hash");
+    pack_bin(&pk, snap->chain_hash, LED_HASH_BYTES);
+    pack_text(&pk, "raft_index");
+    (void)msgpack_pack_uint64(&pk, snap->raft_index);
+    pack_text(&pk, "cluster_id");
+    pack_text(&pk, snap->cluster_id);
+    pack_text(&pk, "state");
+    pack_bin(&pk, snap->state, snap->state_size);
+    if (out.full) return TK_EFULL;
+    *out_size = out.used;
+    return TK_OK;
+}
+
+/* The snapshot's keys, in the order of their seen-mask bits. */
+static const char *const snapshot_keys[] = {"v",          "index",      "chain_hash",
+                                            "raft_index", "cluster_id", "state"};
+#define SNAPSHOT_KEYS 6u
+
+static tk_err snapshot_u64(const msgpack_object *val, const char *key, uint64_t *out,
+                           led_event_error *why)
+{
+    if (val->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        return fail(why, key, "not an unsigned integer", TK_EINVAL);
+    }
+    *out = val->via.u64;
+    return TK_OK;
+}
+
+/* One key/value pair of a snapshot map, key number k of snapshot_keys, into snap. */
+static tk_err snapshot_pair(uint32_t k, const msgpack_object *val, led_snapshot *snap,
+                            led_event_error *why)
+{
+    uint64_t version;
+    tk_err err;
+    switch (k) {
+    case 0:
+        err = snapshot_u64(val, "v", &version, why);
+        if (err == TK_OK && version != SNAPSHOT_VERSION) {
+            return fail(why, "v", "unsupported version", TK_EINVAL);
+        }
+        return err;
+    case 1:
+        return snapshot_u64(val, "index", &snap->index, why);
+    case 2:
+        if (val->type != MSGPACK_OBJECT_BIN || val->via.bin.size != LED_HASH_BYTES) {
+            return fail(why, "chain_hash", "not 32 bytes of binary", TK_EINVAL);
+        }
+        memcpy(snap->chain_hash, val->via.bin.ptr, LED_HASH_BYTES);
+        return TK_OK;
+    case 3:
+        return snapshot_u64(val, "raft_index", &snap->raft_index, why);
+    case 4: {
+        field_desc f = {"cluster_id", F_STR, false, 0, sizeof(snap->cluster_id), 0, 0};
+        if (val->type != MSGPACK_OBJECT_STR) return fail(why, f.key, "not text", TK_EINVAL);
+        if (val->via.str.size >= f.size) return fail(why, f.key, "too long", TK_EINVAL);
+        if (memchr(val->via.str.ptr, '\0', val->via.str.size) != NULL) {
+            return fail(why, f.key, "contains a NUL byte", TK_EINVAL);
+        }
+        memcpy(snap->cluster_id, val->via.str.ptr, val->via.str.size);
+        snap->cluster_id[val->via.str.size] = '\0';
+        return TK_OK;
+    }
+    default: /* k is an index into snapshot_keys, not an enum */
+        TK_ASSERT(k == 5);
+        if (val->type != MSGPACK_OBJECT_BIN) return fail(why, "state", "not binary", TK_EINVAL);
+        snap->state = (const uint8_t *)val->via.bin.ptr;
+        snap->state_size = val->via.bin.size;
+        return TK_OK;
+    }
+}
+
+tk_err led_snapshot_decode(led_codec *codec, const uint8_t *buf, size_t size_bytes,
+                           led_snapshot *out, led_event_error *why)
+{
+    TK_ASSERT(codec != NULL && out != NULL);
+    if (size_bytes > 0) TK_ASSERT(buf != NULL);
+    msgpack_object obj;
+    tk_err err = unpack_one(codec, buf, size_bytes, &obj, why);
+    if (err != TK_OK) return err;
+    if (obj.type != MSGPACK_OBJECT_MAP) return fail(why, "(snapshot)", "not a map", TK_EINVAL);
+    led_snapshot snap;
+    memset(&snap, 0, sizeof(snap));
+    uint32_t seen = 0;
+    for (uint32_t i = 0; i < obj.via.map.size; i++) {
+        const msgpack_object_kv *kv = &obj.via.map.ptr[i];
+        uint32_t k = 0;
+        while (k < SNAPSHOT_KEYS && !text_is(&kv->key, snapshot_keys[k]))
+            k++;
+        if (k == SNAPSHOT_KEYS) {
+            if (kv->key.type != MSGPACK_OBJECT_STR)
+                return fail(why, "(key)", "not text", TK_EINVAL);
+            if (why != NULL) unknown_key_name(&kv->key, why);
+            return TK_EINVAL;
+        }
+        if ((seen & (1u << k)) != 0) return fail(why, snapshot_keys[k], "appears twice", TK_EINVAL);
+        seen |= 1u << k;
+        err = snapshot_pair(k, &kv->val, &snap, why);
+        if (err != TK_OK) return err;
+    }
+    for (uint32_t k = 0; k < SNAPSHOT_KEYS; k++) {
+        if ((seen & (1u << k)) == 0) return fail(why, snapshot_keys[k], "missing", TK_EINVAL);
+    }
+    if (snap.state_size == 0) return fail(why, "state", "empty", TK_EINVAL);
+    *out = snap;
+    return TK_OK;
+}
+
+/* ---- Fields as text -------------------------------------------------------------------------- */
+
+uint32_t led_event_field_count(led_event_type type)
+{
+    const type_desc *desc = type_of(type);
+    TK_ASSERT(desc != NULL);
+    return desc->count;
+}
+
+void led_event_field_text(const led_event *ev, uint32_t i, led_field_text *out)
+{
+    TK_ASSERT(ev != NULL && out != NULL);
+    const type_desc *desc = type_of(ev->type);
+    TK_ASSERT(desc != NULL && i < desc->count);
+    const field_desc *f = &desc->fields[i];
+    const void *at = field_at(ev, f);
+    out->key = f->key;
+    out->kind = LED_FIELD_TEXT;
+    int64_t i64;
+    uint64_t u64;
+    int enum_value;
+    uint32_t count;
+    switch (f->kind) {
+    case F_STR:
+        snprintf(out->text, sizeof(out->text), "%s", (const char *)at);
+        return;
+    case F_I64:
+        memcpy(&i64, at, sizeof(i64));
+        out->kind = f->money ? LED_FIELD_DECIMAL : LED_FIELD_INTEGER;
+        if (f->money) {
+            (void)led_format(i64, out->text, sizeof(out->text));
+        } else {
+            snprintf(out->text, sizeof(out->text), "%lld", (long long)i64);
+        }
+        return;
+    case F_U64:
+        memcpy(&u64, at, sizeof(u64));
+        out->kind = LED_FIELD_INTEGER;
+        snprintf(out->text, sizeof(out->text), "%llu", (unsigned long long)u64);
+        return;
+    case F_BOOL:
+        out->kind = LED_FIELD_BOOL;
+        snprintf(out->text, sizeof(out->text), "%s", *(const bool *)at ? "true" : "false");
+        return;
+    case F_SIDE:
+    case F_KIND:
+    case F_FEED:
+        memcpy(&enum_value, at, sizeof(enum_value));
+        snprintf(out->text, sizeof(out->text), "%s", enum_names(f->kind, &count)[enum_value]);
+        return;
+    }
+    TK_ASSERT(false); /* kind outside the enum */
 }

@@ -1,0 +1,83 @@
+/* troika cluster (prefix clu_): the journal, the one way events become committed (DESIGN.md,
+ * "Modules"). A journal takes proposed events, gives each the next ledger index, folds it into
+ * the ledger state (led_apply), makes it durable in storage with its chain hash, and then
+ * delivers it, committed, to its subscribers in index order. Two implementations share this
+ * interface: the local one here (in-process, for backtests and single-node runs) and the Raft
+ * journal (issue 6).
+ *
+ * Context: a journal belongs to one thread at a time (the journal actor); its calls block on
+ * storage. Trading actors never call it directly: they send to the actor registered as
+ * "journal" and learn of commits through process groups. */
+#ifndef TK_CLUSTER_CLU_H
+#define TK_CLUSTER_CLU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "es.h"
+#include "led.h"
+#include "tk.h"
+
+/* Most events one local write batch carries, and most subscribers of one journal. */
+#define CLU_BATCH_EVENTS_MAX 4096u
+#define CLU_SUBSCRIBERS_MAX  8u
+
+typedef struct clu_journal clu_journal;
+
+/* Called once per committed event, in index order, on the journal's thread, after the batch
+ * holding it is durable. ev and outcome are borrowed for the call. */
+typedef void clu_commit_fn(void *arg, uint64_t index, const led_event *ev,
+                           const led_outcome *outcome);
+
+/* The local journal's settings; every field set by the caller. */
+typedef struct clu_local_opts {
+    es_store *store;           /* borrowed: opened by the caller, outlives the journal */
+    uint32_t batch_events_max; /* events per write batch, 1..CLU_BATCH_EVENTS_MAX */
+    /* Write a state checkpoint with the first batch that ends this many events or more past
+     * the last one (recovery replays at most about this many); 0: only on clu_journal_checkpoint.
+     */
+    uint64_t checkpoint_every;
+} clu_local_opts;
+
+/* Open a local journal over opts->store and recover: the state checkpoint is decoded and the
+ * events after it replayed and checked against their chain hashes (es_replay). *out is
+ * written only on TK_OK; release with clu_journal_close.
+ * Errors: TK_EINVAL (opts out of range), TK_ECORRUPT (the store does not replay: why names the
+ * index and what differs), TK_EIO, TK_ENOMEM. */
+TK_MUST_USE tk_err clu_local_open(const clu_local_opts *opts, clu_journal **out, es_error *why);
+
+/* Release the journal. Events proposed but not yet flushed were never committed: they are
+ * dropped (they are in no store and no subscriber saw them). NULL is a no-op. */
+void clu_journal_close(clu_journal *journal);
+
+/* Add a subscriber (fn with arg). Errors: TK_EFULL (CLU_SUBSCRIBERS_MAX already). */
+TK_MUST_USE tk_err clu_journal_subscribe(clu_journal *journal, clu_commit_fn *fn, void *arg);
+
+/* Propose one event. The local journal applies it at once (the state, seen through
+ * clu_journal_state, includes it) and commits it with the batch it belongs to: when the batch
+ * holds batch_events_max events, or on clu_journal_flush. *out_index (may be NULL) gets its
+ * ledger index on TK_OK; its outcome reaches subscribers at commit.
+ * Errors: TK_EINVAL (ev fails led_event_check: why names the field), and the errors of
+ * clu_journal_flush when the batch filled. After a storage error the journal is failed: the
+ * state holds events that are not durable, so every later call returns TK_EIO until the
+ * journal is closed and reopened, which recovers from the store. */
+TK_MUST_USE tk_err clu_journal_propose(clu_journal *journal, const led_event *ev,
+                                       uint64_t *out_index, es_error *why);
+
+/* Commit the pending batch: one atomic write (events, their chain hashes, meta and, when due,
+ * a checkpoint), then delivery to subscribers. No pending events: nothing to do.
+ * Errors: TK_ENOSPC, TK_EIO, TK_ECORRUPT (storage's; the journal is then failed). */
+TK_MUST_USE tk_err clu_journal_flush(clu_journal *journal, es_error *why);
+
+/* Flush, then write a state checkpoint at the last index (before es_snapshot_export).
+ * Errors: as clu_journal_flush. */
+TK_MUST_USE tk_err clu_journal_checkpoint(clu_journal *journal, es_error *why);
+
+/* The ledger state with every proposed event applied: borrowed, valid until the next call. */
+const led_state *clu_journal_state(const clu_journal *journal);
+
+/* The last committed (durable) ledger index and its chain hash. */
+uint64_t clu_journal_committed_index(const clu_journal *journal);
+
+#endif /* TK_CLUSTER_CLU_H */

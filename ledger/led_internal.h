@@ -1,0 +1,61 @@
+/* ledger internals shared by its files (led_state.c, led_apply.c, led_gate.c, led_gen.c):
+ * the layout of led_state and the helpers that find things in it. Not for other modules. */
+#ifndef TK_LEDGER_LED_INTERNAL_H
+#define TK_LEDGER_LED_INTERNAL_H
+
+#include "led.h"
+
+/* Order slots: open orders sit sorted by index in an array twice the open capacity; an order
+ * that reaches a terminal state stays as a tombstone until the array is full, when the live
+ * ones are moved down (led__orders_compact). Orders only ever arrive with the highest index
+ * yet (their own event's), so appending keeps the array sorted and lookups are binary. */
+#define LED__ORDER_SLOTS (2u * LED_ORDERS_OPEN_MAX)
+
+struct led_state {
+    led_account acct;
+    led_instrument instruments[LED_INSTRUMENTS_MAX];
+    led_balance balances[LED_ASSETS_MAX];
+    led_strategy strategies[LED_STRATEGIES_MAX];
+    /* Derived, not encoded: for each asset, the instrument whose mark values it (its base,
+     * quoted in the valuation asset), -1 for none, or -2 for the valuation asset itself. */
+    int32_t valuer[LED_ASSETS_MAX];
+    led_order *orders;    /* owned: LED__ORDER_SLOTS slots */
+    uint32_t order_slots; /* slots in use, tombstones included */
+    uint8_t *scratch;     /* owned: led_state_encoded_size_max() bytes, for the hash */
+};
+
+#define LED__VALUER_NONE (-1)
+#define LED__VALUER_SELF (-2)
+
+/* Position of the instrument, asset or strategy with that name, or -1. */
+int32_t led__instrument_find(const led_state *state, const char *symbol);
+int32_t led__asset_find(const led_state *state, const char *asset);
+int32_t led__strategy_find(const led_state *state, const char *name);
+
+/* The slot of the open order with that index, or NULL. */
+led_order *led__order_slot(led_state *state, uint64_t order_index);
+
+/* Append an open order (its index above every other; a free slot ensured by compaction).
+ * The caller has checked open_order_count < LED_ORDERS_OPEN_MAX. */
+led_order *led__order_append(led_state *state, uint64_t order_index);
+
+/* Recompute the derived valuer table from instruments, assets and the valuation asset. */
+void led__valuers_update(led_state *state);
+
+/* Equity from balances and marks, in valuation units. Errors: TK_EOVERFLOW. */
+tk_err led__equity(const led_state *state, int64_t *out_equity_e8);
+
+/* The value of qty_e8 of asset at position a, in valuation units (0 without a valuer).
+ * Errors: TK_EOVERFLOW. */
+tk_err led__asset_value(const led_state *state, int32_t a, int64_t qty_e8, int64_t *out_e8);
+
+/* The risk gate (led_gate.c): decide an OrderRequested at index against the state. On accept
+ * returns LED_RULE_NONE and sets *out_ref_price_e8 and *out_reserved_e8 (what the order holds
+ * of its balance); on reject, the rule, with detail written. Reads the state only. */
+led_rule led__gate(const led_state *state, const led_event *ev, int64_t *out_ref_price_e8,
+                   int64_t *out_reserved_e8, char detail[LED_TEXT_BYTES]);
+
+/* The limits in force before the first RiskLimitsSet. */
+void led__limits_default(led_limits *out);
+
+#endif /* TK_LEDGER_LED_INTERNAL_H */
