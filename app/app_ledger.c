@@ -19,8 +19,8 @@ int app_store_open(const char *cmd, const char *data_dir, bool create, es_store 
     es_error why = {{0}};
     tk_err err = es_open(&opts, out, &why);
     if (err == TK_OK) return APP_EXIT_OK;
-    fprintf(stderr, "troika %s: cannot open the store at %s: %s (%s)\n", cmd, data_dir, why.text,
-            tk_err_name(err));
+    /* why names the directory */
+    fprintf(stderr, "troika %s: cannot open the store: %s (%s)\n", cmd, why.text, tk_err_name(err));
     return APP_EXIT_FAIL;
 }
 

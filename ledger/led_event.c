@@ -20,6 +20,7 @@ typedef enum field_kind {
 
 typedef struct field_desc {
     const char *key;
+    size_t key_len; /* strlen(key), so that decoding compares without strlen */
     field_kind kind;
     bool money; /* F_I64 in 1e-8 units: shown as a decimal (led_event_field_text) */
     size_t offset;
@@ -30,37 +31,38 @@ typedef struct field_desc {
 
 typedef struct type_desc {
     const char *name;
+    size_t name_len;
     const field_desc *fields;
     uint32_t count;
 } type_desc;
 
 #define MEMBER(m)      offsetof(led_event, u.m)
 #define MEMBER_SIZE(m) sizeof(((led_event *)0)->u.m)
-#define FS(key, m, nonempty)                                                \
-    {                                                                       \
-        key, F_STR, false, MEMBER(m), MEMBER_SIZE(m), (nonempty) ? 1 : 0, 0 \
+#define FS(key, m, nonempty)                                                                  \
+    {                                                                                         \
+        key, sizeof(key) - 1u, F_STR, false, MEMBER(m), MEMBER_SIZE(m), (nonempty) ? 1 : 0, 0 \
     }
 /* FI and FU take the range as their last arguments: (min, max), or POS, NONNEG or BPS. */
-#define FI(key, m, ...)                              \
-    {                                                \
-        key, F_I64, false, MEMBER(m), 0, __VA_ARGS__ \
+#define FI(key, m, ...)                                                \
+    {                                                                  \
+        key, sizeof(key) - 1u, F_I64, false, MEMBER(m), 0, __VA_ARGS__ \
     }
 /* FM: money, an F_I64 in 1e-8 units. */
-#define FM(key, m, ...)                             \
-    {                                               \
-        key, F_I64, true, MEMBER(m), 0, __VA_ARGS__ \
+#define FM(key, m, ...)                                               \
+    {                                                                 \
+        key, sizeof(key) - 1u, F_I64, true, MEMBER(m), 0, __VA_ARGS__ \
     }
-#define FU(key, m, ...)                              \
-    {                                                \
-        key, F_U64, false, MEMBER(m), 0, __VA_ARGS__ \
+#define FU(key, m, ...)                                                \
+    {                                                                  \
+        key, sizeof(key) - 1u, F_U64, false, MEMBER(m), 0, __VA_ARGS__ \
     }
-#define FB(key, m)                             \
-    {                                          \
-        key, F_BOOL, false, MEMBER(m), 0, 0, 0 \
+#define FB(key, m)                                               \
+    {                                                            \
+        key, sizeof(key) - 1u, F_BOOL, false, MEMBER(m), 0, 0, 0 \
     }
-#define FE(key, kind, m)                     \
-    {                                        \
-        key, kind, false, MEMBER(m), 0, 0, 0 \
+#define FE(key, kind, m)                                       \
+    {                                                          \
+        key, sizeof(key) - 1u, kind, false, MEMBER(m), 0, 0, 0 \
     }
 #define POS    1, INT64_MAX
 #define NONNEG 0, INT64_MAX
@@ -159,9 +161,9 @@ static const field_desc leader_changed_fields[] = {
     FS("node", leader_changed.node, true),
 };
 
-#define TYPE(name, fields)                               \
-    {                                                    \
-        name, fields, sizeof(fields) / sizeof(fields[0]) \
+#define TYPE(name, fields)                                                  \
+    {                                                                       \
+        name, sizeof(name) - 1u, fields, sizeof(fields) / sizeof(fields[0]) \
     }
 
 /* Indexed by led_event_type; entry 0 is unused. */
@@ -484,6 +486,13 @@ void led_codec_close(led_codec *codec)
     free(codec);
 }
 
+/* Whether obj is the text of len bytes. */
+static bool text_is_n(const msgpack_object *obj, const char *text, size_t len)
+{
+    return obj->type == MSGPACK_OBJECT_STR && obj->via.str.size == len &&
+           memcmp(obj->via.str.ptr, text, len) == 0;
+}
+
 static bool text_is(const msgpack_object *obj, const char *text)
 {
     size_t len = strlen(text);
@@ -557,7 +566,7 @@ static const type_desc *find_type(const msgpack_object_map *map, led_event_type 
     for (uint32_t i = 0; i < map->size; i++) {
         if (!text_is(&map->ptr[i].key, "type")) continue;
         for (uint32_t t = 1; t <= LED_EV_TYPE_COUNT; t++) {
-            if (text_is(&map->ptr[i].val, types[t].name)) {
+            if (text_is_n(&map->ptr[i].val, types[t].name, types[t].name_len)) {
                 *out_type = (led_event_type)t;
                 return &types[t];
             }
@@ -619,7 +628,7 @@ static tk_err decode_pair(const msgpack_object_kv *kv, const type_desc *desc, le
         err = read_i64(&kv->val, "ts_ns", &ev->ts_ns, why);
     } else {
         uint32_t i = 0;
-        while (i < desc->count && !text_is(key, desc->fields[i].key))
+        while (i < desc->count && !text_is_n(key, desc->fields[i].key, desc->fields[i].key_len))
             i++;
         if (i == desc->count) {
             if (why != NULL) unknown_key_name(key, why);
@@ -842,7 +851,7 @@ static tk_err snapshot_pair(uint32_t k, const msgpack_object *val, led_snapshot 
     case 3:
         return snapshot_u64(val, "raft_index", &snap->raft_index, why);
     case 4: {
-        field_desc f = {"cluster_id", F_STR, false, 0, sizeof(snap->cluster_id), 0, 0};
+        field_desc f = {"cluster_id", 10, F_STR, false, 0, sizeof(snap->cluster_id), 0, 0};
         if (val->type != MSGPACK_OBJECT_STR) return fail(why, f.key, "not text", TK_EINVAL);
         if (val->via.str.size >= f.size) return fail(why, f.key, "too long", TK_EINVAL);
         if (memchr(val->via.str.ptr, '\0', val->via.str.size) != NULL) {

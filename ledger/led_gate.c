@@ -275,6 +275,6 @@ led_rule led__gate(const led_state *s, const led_event *ev, int64_t *out_ref_pri
     if (rule == LED_RULE_NONE) rule = check_balance(s, &g, out_reserved_e8, detail);
     if (rule != LED_RULE_NONE) return rule;
     *out_ref_price_e8 = g.ref_price;
-    snprintf(detail, LED_TEXT_BYTES, "accepted");
+    led__text_copy(detail, LED_TEXT_BYTES, "accepted");
     return LED_RULE_NONE;
 }

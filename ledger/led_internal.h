@@ -3,7 +3,19 @@
 #ifndef TK_LEDGER_LED_INTERNAL_H
 #define TK_LEDGER_LED_INTERNAL_H
 
+#include <string.h>
+
 #include "led.h"
+
+/* Copy the text src into dst of dst_size bytes, cut to fit, always NUL-terminated: the ledger's
+ * texts are bounded arrays, and apply copies them without formatting. */
+static inline void led__text_copy(char *dst, size_t dst_size, const char *src)
+{
+    TK_ASSERT(dst_size > 0);
+    size_t len = strnlen(src, dst_size - 1u);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
 
 /* Order slots: open orders sit sorted by index in an array twice the open capacity; an order
  * that reaches a terminal state stays as a tombstone until the array is full, when the live

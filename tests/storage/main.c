@@ -7,5 +7,6 @@ int main(void)
     failed += es_test_store();
     failed += es_test_damage();
     failed += es_test_snapshot();
+    failed += es_test_replay();
     return failed == 0 ? 0 : 1;
 }

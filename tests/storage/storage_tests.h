@@ -6,12 +6,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <rocksdb/c.h>
+
 #include "es.h"
 
 /* Each runs the cmocka group "storage/<name>" and returns the number of failed tests. */
 int es_test_store(void);
 int es_test_damage(void);
 int es_test_snapshot(void);
+int es_test_replay(void);
 
 /* A fresh directory under /tmp (malloc'd path; the test fails if mkdtemp does). */
 char *st_tmpdir(void);
@@ -39,5 +42,35 @@ void st_expect_event(es_store *store, uint64_t index, const uint8_t hash[LED_HAS
 /* Fail the test unless text contains needle, printing both. With ST_SHOW set in the
  * environment, every text checked is printed, to review the error messages. */
 void st_expect_text(const char *text, const char *needle);
+
+/* ---- Raw RocksDB (storage_raw.c) ------------------------------------------------------------ */
+
+#define RAW_FAMILIES_MAX 5
+
+/* A database opened with RocksDB's C API directly, to make foreign stores or edit a store
+ * behind storage's back. */
+typedef struct raw_db {
+    rocksdb_t *db;
+    rocksdb_options_t *options;
+    rocksdb_column_family_handle_t *families[RAW_FAMILIES_MAX];
+    int count;
+} raw_db;
+
+enum { RAW_EVENTS = 1, RAW_STATE = 2, RAW_META = 3 }; /* family slots of raw_open_store */
+
+/* Open (creating what is missing) a plain RocksDB with the named families; names[0] must be
+ * "default". Fails the test on error. */
+void raw_open(raw_db *raw, const char *path, const char *const *names, int count);
+
+/* Open a closed store made by es_open as a plain RocksDB. */
+void raw_open_store(raw_db *raw, const char *path);
+
+void raw_put(raw_db *raw, int family, const void *key, size_t key_size, const void *value,
+             size_t value_size);
+void raw_delete(raw_db *raw, int family, const void *key, size_t key_size);
+void raw_close(raw_db *raw);
+
+/* value as 8 bytes big-endian: an events key. */
+void st_be64(uint64_t value, uint8_t out[8]);
 
 #endif /* TK_TESTS_STORAGE_STORAGE_TESTS_H */

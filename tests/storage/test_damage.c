@@ -9,7 +9,6 @@
 #include <cmocka.h> /* after the four above, which it needs */
 #include <dirent.h>
 #include <fcntl.h>
-#include <rocksdb/c.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,81 +17,6 @@
 
 #include "storage_tests.h"
 #include "tk_test.h"
-
-/* ---- Raw RocksDB ---------------------------------------------------------------------------- */
-
-#define RAW_FAMILIES_MAX 5
-
-typedef struct raw_db {
-    rocksdb_t *db;
-    rocksdb_options_t *options;
-    rocksdb_column_family_handle_t *families[RAW_FAMILIES_MAX];
-    int count;
-} raw_db;
-
-/* Open (creating what is missing) a plain RocksDB with the named families; names[0] must be
- * "default". */
-static void raw_open(raw_db *raw, const char *path, const char *const *names, int count)
-{
-    assert_true(count <= RAW_FAMILIES_MAX);
-    raw->options = rocksdb_options_create();
-    rocksdb_options_set_create_if_missing(raw->options, 1);
-    rocksdb_options_set_create_missing_column_families(raw->options, 1);
-    const rocksdb_options_t *family_options[RAW_FAMILIES_MAX];
-    for (int i = 0; i < count; i++) {
-        family_options[i] = raw->options;
-    }
-    char *msg = NULL;
-    raw->db = rocksdb_open_column_families(raw->options, path, count, names, family_options,
-                                           raw->families, &msg);
-    if (msg != NULL) fail_msg("raw open %s: %s", path, msg);
-    raw->count = count;
-}
-
-static const char *const store_families[] = {"default", "events", "state", "meta"};
-
-/* Open a store made by es_open as a plain RocksDB, to edit it behind storage's back. */
-static void raw_open_store(raw_db *raw, const char *path)
-{
-    raw_open(raw, path, store_families, 4);
-}
-
-static void raw_put(raw_db *raw, int family, const void *key, size_t key_size, const void *value,
-                    size_t value_size)
-{
-    rocksdb_writeoptions_t *write = rocksdb_writeoptions_create();
-    char *msg = NULL;
-    rocksdb_put_cf(raw->db, write, raw->families[family], key, key_size, value, value_size, &msg);
-    rocksdb_writeoptions_destroy(write);
-    if (msg != NULL) fail_msg("raw put: %s", msg);
-}
-
-static void raw_delete(raw_db *raw, int family, const void *key, size_t key_size)
-{
-    rocksdb_writeoptions_t *write = rocksdb_writeoptions_create();
-    char *msg = NULL;
-    rocksdb_delete_cf(raw->db, write, raw->families[family], key, key_size, &msg);
-    rocksdb_writeoptions_destroy(write);
-    if (msg != NULL) fail_msg("raw delete: %s", msg);
-}
-
-static void raw_close(raw_db *raw)
-{
-    for (int i = 0; i < raw->count; i++) {
-        rocksdb_column_family_handle_destroy(raw->families[i]);
-    }
-    rocksdb_close(raw->db);
-    rocksdb_options_destroy(raw->options);
-}
-
-enum { RAW_EVENTS = 1, RAW_STATE = 2, RAW_META = 3 }; /* slots in store_families */
-
-static void be64(uint64_t value, uint8_t out[8])
-{
-    for (int i = 0; i < 8; i++) {
-        out[i] = (uint8_t)(value >> (56 - 8 * i));
-    }
-}
 
 /* ---- Helpers -------------------------------------------------------------------------------- */
 
@@ -265,7 +189,7 @@ static void test_foreign_no_format(void **state)
     raw_db raw;
     raw_open_store(&raw, dir); /* our families, someone else's data */
     uint8_t key[8];
-    be64(1, key);
+    st_be64(1, key);
     raw_put(&raw, RAW_EVENTS, key, sizeof(key), "not an event, no hash either", 28);
     raw_close(&raw);
     es_error why = {{0}};
@@ -362,7 +286,7 @@ static void test_events_disagree_with_meta(void **state)
         uint8_t key[8];
         uint8_t value[40];
         memset(value, 0xee, sizeof(value));
-        be64(variant == 2 ? 11 : 10, key);
+        st_be64(variant == 2 ? 11 : 10, key);
         if (variant == 0) raw_delete(&raw, RAW_EVENTS, key, sizeof(key));
         if (variant > 0) raw_put(&raw, RAW_EVENTS, key, sizeof(key), value, sizeof(value));
         raw_close(&raw);
@@ -389,7 +313,7 @@ static void test_cursor_bad_framing(void **state)
     uint8_t key9[9] = {0, 0, 0, 0, 0, 0, 0, 5, 0}; /* sorts between 5 and 6 */
     raw_put(&raw, RAW_EVENTS, key9, sizeof(key9), "x", 1);
     uint8_t key[8];
-    be64(7, key);
+    st_be64(7, key);
     raw_put(&raw, RAW_EVENTS, key, sizeof(key), "ten bytes!", 10);
     raw_close(&raw);
     es_store *store = st_open(dir, false, "");
