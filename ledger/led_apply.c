@@ -106,7 +106,8 @@ static bool apply_bar(led_state *s, const led_event *ev, led_outcome *out)
         return refuse(out, "equity overflows at mark %lld", (long long)e->close_e8);
     }
     ins->mark_ts_ns = ev->ts_ns;
-    equity_take(s, equity, false);
+    /* The first mark values what was held at no value before: not profit, an external flow. */
+    equity_take(s, equity, old_mark == 0);
     return true;
 }
 
@@ -149,18 +150,6 @@ static led_instrument *order_instrument(led_state *s, const led_order *o)
     int32_t i = led__instrument_find(s, o->symbol);
     TK_ASSERT(i >= 0); /* orders are only created for known instruments */
     return &s->instruments[i];
-}
-
-/* What an order of that side, reference price and remaining quantity holds of its balance:
- * the notional rounded up for a buy, the quantity for a sell. Errors: TK_EOVERFLOW. */
-static tk_err reservation(led_side side, int64_t ref_price_e8, int64_t remaining_e8,
-                          int64_t *out_e8)
-{
-    if (side == LED_SIDE_SELL) {
-        *out_e8 = remaining_e8;
-        return TK_OK;
-    }
-    return led_notional(ref_price_e8, remaining_e8, LED_ROUND_UP, out_e8);
 }
 
 static int64_t *open_side(led_instrument *ins, led_side side)
@@ -313,6 +302,7 @@ static tk_err plan_position(const led_instrument *ins, led_side side, int64_t qt
     p->realized_pnl = ins->realized_pnl_e8;
     p->avg_entry = ins->avg_entry_e8;
     if (err != TK_OK) return err;
+    if (p->position == INT64_MIN) return TK_EOVERFLOW; /* its size, -INT64_MIN, is not an int64 */
     if (pos == 0 || (pos > 0) == (signed_qty > 0)) {
         int64_t held_cost, fill_cost, total_cost;
         int64_t held = pos < 0 ? -pos : pos;
@@ -360,8 +350,7 @@ static tk_err plan_fill(const led_state *s, const led_order *o, const led_instru
         return err;
     }
     remaining = o->qty_e8 - o->filled_qty_e8 - e->qty_e8;
-    if ((err = reservation(o->side, o->ref_price_e8, remaining, &p->reserved))) return err;
-    if (p->reserved > o->reserved_e8) p->reserved = o->reserved_e8; /* never hold more */
+    if ((err = led__reservation(o->side, o->ref_price_e8, remaining, &p->reserved))) return err;
     int32_t held_in = o->side == LED_SIDE_BUY ? p->quote : p->base;
     p->reserved_balance = s->balances[held_in].reserved_e8 - (o->reserved_e8 - p->reserved);
     int64_t fee_from = s->balances[p->fee].total_e8; /* the fee asset may be base or quote */
@@ -453,7 +442,7 @@ static bool apply_external(led_state *s, uint64_t index, const led_event *ev, le
     int64_t ref_price = e->kind == LED_ORDER_MARKET ? ins->mark_e8 : e->price_e8;
     int64_t remaining = e->qty_e8 - e->filled_qty_e8;
     int64_t reserved, reserved_total, open_total;
-    if (reservation(e->side, ref_price, remaining, &reserved) != TK_OK ||
+    if (led__reservation(e->side, ref_price, remaining, &reserved) != TK_OK ||
         led_add(bal->reserved_e8, reserved, &reserved_total) != TK_OK ||
         led_add(*open_side(ins, e->side), remaining, &open_total) != TK_OK)
         return refuse(out, "%s: the reservation overflows", e->client_order_id);
@@ -600,8 +589,10 @@ void led_apply(led_state *state, uint64_t index, const led_event *ev, led_outcom
     /* Every caller decoded ev strictly or checked it (the journal does before proposing), so
      * the full check runs in debug builds only: it is a fifth of apply's cost. */
     TK_DASSERT(led_event_check(ev, NULL) == TK_OK);
+    const int64_t day_before = a->day;
+    const int64_t sod_before = a->sod_equity_e8;
     int64_t day = ev->ts_ns / NS_PER_DAY;
-    if (day > a->day) { /* event time entered a new UTC day */
+    if (day > a->day) { /* event time entered a new UTC day: the event sees the new one */
         a->day = day;
         a->sod_equity_e8 = a->equity_e8;
     }
@@ -610,6 +601,8 @@ void led_apply(led_state *state, uint64_t index, const led_event *ev, led_outcom
         a->events_applied++;
     } else {
         TK_ASSERT(out->result == LED_REFUSED);
+        a->day = day_before; /* a refused event changes nothing but what follows */
+        a->sod_equity_e8 = sod_before;
         a->events_refused++;
     }
     a->last_index = index;

@@ -696,9 +696,9 @@ static size_t scalar_span(const uint8_t *buf, size_t size, size_t at)
 /* The shape every event has: one map of at most 3 + FIELDS_MAX pairs of scalars. Checked
  * before msgpack-c sees the bytes, because its C unpacker allocates a container's declared
  * size before reading it, with no limit: a 5-byte header could demand gigabytes. */
-static tk_err shape_check(const uint8_t *buf, size_t size, led_event_error *why)
+static tk_err shape_check(const uint8_t *buf, size_t size, const char *label, led_event_error *why)
 {
-    if (size == 0) return fail(why, "(event)", "truncated", TK_EINVAL);
+    if (size == 0) return fail(why, label, "truncated", TK_EINVAL);
     uint8_t b = buf[0];
     size_t at = 1;
     uint64_t pairs;
@@ -711,22 +711,24 @@ static tk_err shape_check(const uint8_t *buf, size_t size, led_event_error *why)
         pairs = (uint64_t)buf[1] << 24 | (uint64_t)buf[2] << 16 | (uint64_t)buf[3] << 8 | buf[4];
         at = 5;
     } else {
-        return fail(why, "(event)", "not a map", TK_EINVAL);
+        return fail(why, label, "not a map", TK_EINVAL);
     }
-    if (pairs > 3u + FIELDS_MAX) return fail(why, "(event)", "too many keys", TK_EINVAL);
+    if (pairs > 3u + FIELDS_MAX) return fail(why, label, "too many keys", TK_EINVAL);
     for (uint64_t i = 0; i < 2u * pairs; i++) {
-        if (at >= size) return fail(why, "(event)", "truncated", TK_EINVAL);
+        if (at >= size) return fail(why, label, "truncated", TK_EINVAL);
         size_t span = scalar_span(buf, size, at);
-        if (span == 0) return fail(why, "(event)", "a nested or cut value", TK_EINVAL);
+        if (span == 0) return fail(why, label, "a nested or cut value", TK_EINVAL);
         at += span;
     }
     return TK_OK;
 }
 
-static tk_err unpack_one(led_codec *codec, const uint8_t *buf, size_t size_bytes,
+/* Unpack exactly one msgpack map of scalars; label ("(event)", "(snapshot)") names the input
+ * in errors. */
+static tk_err unpack_one(led_codec *codec, const uint8_t *buf, size_t size_bytes, const char *label,
                          msgpack_object *out_obj, led_event_error *why)
 {
-    tk_err err = shape_check(buf, size_bytes, why);
+    tk_err err = shape_check(buf, size_bytes, label, why);
     if (err != TK_OK) return err;
     msgpack_zone_clear(&codec->zone);
     size_t off = 0;
@@ -736,15 +738,15 @@ static tk_err unpack_one(led_codec *codec, const uint8_t *buf, size_t size_bytes
     case MSGPACK_UNPACK_SUCCESS:
         return TK_OK;
     case MSGPACK_UNPACK_EXTRA_BYTES:
-        return fail(why, "(event)", "bytes after the event", TK_EINVAL);
+        return fail(why, label, "bytes after the event", TK_EINVAL);
     case MSGPACK_UNPACK_CONTINUE:
-        return fail(why, "(event)", "truncated", TK_EINVAL);
+        return fail(why, label, "truncated", TK_EINVAL);
     case MSGPACK_UNPACK_PARSE_ERROR:
-        return fail(why, "(event)", "not msgpack", TK_EINVAL);
+        return fail(why, label, "not msgpack", TK_EINVAL);
     case MSGPACK_UNPACK_NOMEM_ERROR:
-        return fail(why, "(event)", "out of memory", TK_ENOMEM);
+        return fail(why, label, "out of memory", TK_ENOMEM);
     }
-    return fail(why, "(event)", "not msgpack", TK_EINVAL);
+    return fail(why, label, "not msgpack", TK_EINVAL);
 }
 
 tk_err led_event_decode(led_codec *codec, const uint8_t *buf, size_t size_bytes, led_event *out,
@@ -753,7 +755,7 @@ tk_err led_event_decode(led_codec *codec, const uint8_t *buf, size_t size_bytes,
     TK_ASSERT(codec != NULL && out != NULL);
     if (size_bytes > 0) TK_ASSERT(buf != NULL);
     msgpack_object obj;
-    tk_err err = unpack_one(codec, buf, size_bytes, &obj, why);
+    tk_err err = unpack_one(codec, buf, size_bytes, "(event)", &obj, why);
     if (err != TK_OK) return err;
     if (obj.type != MSGPACK_OBJECT_MAP) return fail(why, "(event)", "not a map", TK_EINVAL);
     led_event ev;
@@ -876,7 +878,7 @@ tk_err led_snapshot_decode(led_codec *codec, const uint8_t *buf, size_t size_byt
     TK_ASSERT(codec != NULL && out != NULL);
     if (size_bytes > 0) TK_ASSERT(buf != NULL);
     msgpack_object obj;
-    tk_err err = unpack_one(codec, buf, size_bytes, &obj, why);
+    tk_err err = unpack_one(codec, buf, size_bytes, "(snapshot)", &obj, why);
     if (err != TK_OK) return err;
     if (obj.type != MSGPACK_OBJECT_MAP) return fail(why, "(snapshot)", "not a map", TK_EINVAL);
     led_snapshot snap;

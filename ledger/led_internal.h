@@ -51,6 +51,11 @@ led_order *led__order_slot(led_state *state, uint64_t order_index);
  * The caller has checked open_order_count < LED_ORDERS_OPEN_MAX. */
 led_order *led__order_append(led_state *state, uint64_t order_index);
 
+/* What an order of that side, reference price and remaining quantity holds of its balance:
+ * the notional rounded up for a buy (in quote), the quantity for a sell (in base). Errors:
+ * TK_EOVERFLOW. */
+tk_err led__reservation(led_side side, int64_t ref_price_e8, int64_t remaining_e8, int64_t *out_e8);
+
 /* Recompute the derived valuer table from instruments, assets and the valuation asset. */
 void led__valuers_update(led_state *state);
 

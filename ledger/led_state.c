@@ -80,7 +80,9 @@ void led_state_reset(led_state *state)
     memset(state->instruments, 0, sizeof(state->instruments));
     memset(state->balances, 0, sizeof(state->balances));
     memset(state->strategies, 0, sizeof(state->strategies));
-    memset(state->orders, 0, LED__ORDER_SLOTS * sizeof(led_order));
+    /* Slots past order_slots are never read (appends overwrite a slot whole), so only the used
+     * ones are cleared: a reset costs what the state held, not the table's 2 MB. */
+    memset(state->orders, 0, state->order_slots * sizeof(led_order));
     state->order_slots = 0;
     led__limits_default(&state->acct.limits);
     led__valuers_update(state);
@@ -169,6 +171,17 @@ led_order *led__order_append(led_state *state, uint64_t order_index)
     order->index = order_index;
     state->acct.open_order_count++;
     return order;
+}
+
+tk_err led__reservation(led_side side, int64_t ref_price_e8, int64_t remaining_e8, int64_t *out_e8)
+{
+    TK_ASSERT(out_e8 != NULL);
+    TK_ASSERT(remaining_e8 >= 0);
+    if (side == LED_SIDE_SELL) {
+        *out_e8 = remaining_e8;
+        return TK_OK;
+    }
+    return led_notional(ref_price_e8, remaining_e8, LED_ROUND_UP, out_e8);
 }
 
 void led__valuers_update(led_state *state)

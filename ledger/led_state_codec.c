@@ -208,29 +208,28 @@ typedef struct reader {
     const uint8_t *buf;
     size_t size;
     size_t at;
-    const char *part; /* what is being read, for the error */
-    const char *reason;
+    const char *part;     /* what is being read */
+    const char *reason;   /* the first failure, or NULL */
+    const char *bad_part; /* the part being read when it happened */
 } reader;
+
+static void bad(reader *r, const char *reason)
+{
+    if (r->reason != NULL) return; /* the first failure sticks */
+    r->reason = reason;
+    r->bad_part = r->part;
+}
 
 static bool take(reader *r, void *out, size_t n)
 {
+    if (r->reason == NULL && n > r->size - r->at) bad(r, "truncated");
     if (r->reason != NULL) {
-        memset(out, 0, n);
-        return false;
-    }
-    if (n > r->size - r->at) {
-        r->reason = "truncated";
         memset(out, 0, n);
         return false;
     }
     memcpy(out, r->buf + r->at, n);
     r->at += n;
     return true;
-}
-
-static void bad(reader *r, const char *reason)
-{
-    if (r->reason == NULL) r->reason = reason;
 }
 
 static uint64_t get_u64(reader *r)
@@ -306,6 +305,11 @@ static void get_limits(reader *r, led_limits *l)
     }
     if (l->max_open_orders < 1 || l->max_open_orders > (int64_t)LED_ORDERS_OPEN_MAX)
         bad(r, "max_open_orders out of range");
+    const int64_t bps[] = {l->max_position_equity_bps, l->price_band_bps, l->daily_loss_bps,
+                           l->max_drawdown_bps};
+    for (unsigned i = 0; i < sizeof(bps) / sizeof(bps[0]); i++) {
+        if (bps[i] < 1 || bps[i] > 10000) bad(r, "a limit in bps outside 1..10000");
+    }
 }
 
 static void get_account(reader *r, led_account *a)
@@ -354,6 +358,7 @@ static void get_instrument(reader *r, led_instrument *ins)
     if (ins->tick_e8 <= 0 || ins->lot_e8 <= 0 || ins->min_notional_e8 < 0 || ins->mark_e8 < 0)
         bad(r, "a tick, lot, min notional or mark out of range");
     if (ins->open_buy_e8 < 0 || ins->open_sell_e8 < 0) bad(r, "negative open quantity");
+    if (ins->position_e8 == INT64_MIN) bad(r, "a position at the edge of int64"); /* -x wraps */
 }
 
 static void get_order(reader *r, led_order *o)
@@ -393,7 +398,8 @@ static uint32_t get_count(reader *r, const char *part, uint32_t max)
     return count <= max ? count : 0;
 }
 
-/* Names in a table must be unique (replicas look them up by name). */
+/* Names in a table must be unique (replicas look them up by name), and every instrument's
+ * assets must have a balance (apply reserves and settles in them). */
 static void check_tables(reader *r, led_state *s)
 {
     for (uint32_t i = 0; i < s->acct.instrument_count; i++) {
@@ -409,20 +415,62 @@ static void check_tables(reader *r, led_state *s)
         r->part = "strategy";
         if (led__strategy_find(s, s->strategies[i].name) != (int32_t)i) bad(r, "a strategy twice");
     }
+    for (uint32_t i = 0; i < s->acct.instrument_count; i++) {
+        r->part = "instrument";
+        if (led__asset_find(s, s->instruments[i].base) < 0 ||
+            led__asset_find(s, s->instruments[i].quote) < 0)
+            bad(r, "an asset without a balance");
+    }
 }
 
 static void get_orders(reader *r, led_state *s)
 {
     uint32_t count = get_count(r, "order", LED_ORDERS_OPEN_MAX);
-    for (uint32_t i = 0; i < count && r->reason == NULL; i++) {
+    uint32_t i = 0;
+    for (; i < count && r->reason == NULL; i++) {
         led_order *o = &s->orders[i];
         get_order(r, o);
         if (o->index == 0 || o->index > s->acct.last_index) bad(r, "an index out of range");
         if (i > 0 && o->index <= s->orders[i - 1].index) bad(r, "indices not increasing");
         if (led__instrument_find(s, o->symbol) < 0) bad(r, "an unknown symbol");
     }
-    s->order_slots = r->reason == NULL ? count : 0;
-    s->acct.open_order_count = s->order_slots;
+    s->order_slots = i; /* the slots written: a failed decode's reset clears them */
+    s->acct.open_order_count = i;
+}
+
+/* The instruments' open quantities and the balances' reservations are sums over the open
+ * orders, and each order holds what its remaining quantity needs: apply relies on both (it
+ * releases what an order holds), so a state that breaks them is refused. */
+static void check_sums(reader *r, led_state *s)
+{
+    int64_t open[LED_INSTRUMENTS_MAX][2] = {{0}};
+    int64_t reserved[LED_ASSETS_MAX] = {0};
+    r->part = "order";
+    for (uint32_t k = 0; k < s->order_slots && r->reason == NULL; k++) {
+        const led_order *o = &s->orders[k];
+        const led_instrument *ins = &s->instruments[led__instrument_find(s, o->symbol)];
+        int32_t a = led__asset_find(s, o->side == LED_SIDE_BUY ? ins->quote : ins->base);
+        int64_t *side = &open[led__instrument_find(s, o->symbol)][o->side];
+        int64_t need = 0;
+        if (led__reservation(o->side, o->ref_price_e8, o->qty_e8 - o->filled_qty_e8, &need) !=
+                TK_OK ||
+            need != o->reserved_e8)
+            bad(r, "a reservation that is not what the order needs");
+        if (led_add(*side, o->qty_e8 - o->filled_qty_e8, side) != TK_OK ||
+            led_add(reserved[a], o->reserved_e8, &reserved[a]) != TK_OK)
+            bad(r, "open quantities that overflow");
+    }
+    for (uint32_t i = 0; i < s->acct.instrument_count && r->reason == NULL; i++) {
+        r->part = "instrument";
+        if (open[i][LED_SIDE_BUY] != s->instruments[i].open_buy_e8 ||
+            open[i][LED_SIDE_SELL] != s->instruments[i].open_sell_e8)
+            bad(r, "open quantities that disagree with the open orders");
+    }
+    for (uint32_t i = 0; i < s->acct.asset_count && r->reason == NULL; i++) {
+        r->part = "balance";
+        if (reserved[i] != s->balances[i].reserved_e8)
+            bad(r, "a reservation that disagrees with the open orders");
+    }
 }
 
 tk_err led_state_decode(led_state *state, const uint8_t *buf, size_t size_bytes,
@@ -455,11 +503,12 @@ tk_err led_state_decode(led_state *state, const uint8_t *buf, size_t size_bytes,
     }
     check_tables(&r, state);
     get_orders(&r, state);
+    if (r.reason == NULL) check_sums(&r, state);
     r.part = "(end)";
     if (r.reason == NULL && r.at != r.size) bad(&r, "bytes after the state");
     if (r.reason != NULL) {
         if (why != NULL) {
-            snprintf(why->field, sizeof(why->field), "%s", r.part);
+            snprintf(why->field, sizeof(why->field), "%s", r.bad_part);
             why->reason = r.reason;
         }
         led_state_reset(state);

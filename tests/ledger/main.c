@@ -8,5 +8,9 @@ int main(void)
     failed += led_test_event();
     failed += led_test_order();
     failed += led_test_hash();
+    failed += led_test_property();
+    failed += led_test_gate();
+    failed += led_test_apply();
+    failed += led_test_state();
     return failed == 0 ? 0 : 1;
 }
