@@ -16,6 +16,10 @@ int es_test_damage(void);
 int es_test_snapshot(void);
 int es_test_replay(void);
 
+/* Break es_write's preconditions on the store at path (variant 0 or 1): it must abort. Run by
+ * main() in a process of its own for test_store.c. */
+void es_test_bad_write(const char *path, int variant);
+
 /* A fresh directory under /tmp (malloc'd path; the test fails if mkdtemp does). */
 char *st_tmpdir(void);
 

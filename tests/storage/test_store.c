@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "storage_tests.h"
 #include "tk_test.h"
@@ -328,15 +329,13 @@ static void test_lock_held(void **state)
 
 /* ---- Programmer errors end the process (checked in a forked child) ------------------------ */
 
-typedef struct bad_write {
-    const char *path;
-    int variant;
-} bad_write;
-
-static void write_badly(void *arg)
+/* In a process of its own (the test binary run again with --bad-write PATH VARIANT, see
+ * main.c): write against es_write's preconditions, which must abort. A fresh process rather
+ * than a forked child, since a fork of a process with RocksDB's threads cannot start threads
+ * under ThreadSanitizer. */
+void es_test_bad_write(const char *path, int variant)
 {
-    const bad_write *bad = arg;
-    es_store *store = st_open(bad->path, false, "");
+    es_store *store = st_open(path, false, "");
     es_meta meta;
     if (es_meta_read(store, &meta, NULL) != TK_OK) exit(3);
     uint8_t event[1] = {7};
@@ -348,11 +347,18 @@ static void write_badly(void *arg)
     meta.last_index = rec.index;
     memcpy(meta.chain_hash, hash, LED_HASH_BYTES);
     es_checkpoint cp = {.index = meta.last_index + 1u, .state = event, .state_size = 1};
-    if (bad->variant == 0 && es_write(store, &rec, 1, &meta, NULL, NULL) == TK_OK) exit(4);
+    if (variant == 0 && es_write(store, &rec, 1, &meta, NULL, NULL) == TK_OK) exit(4);
     rec.index = meta.last_index - 1u; /* contiguous now; the checkpoint is past the end */
     meta.last_index = rec.index;
-    if (bad->variant == 1 && es_write(store, &rec, 1, &meta, &cp, NULL) == TK_OK) exit(4);
+    if (variant == 1 && es_write(store, &rec, 1, &meta, &cp, NULL) == TK_OK) exit(4);
     exit(0); /* not reached when the assertion fires */
+}
+
+static void exec_bad_write(void *arg)
+{
+    char *const *argv = arg;
+    execv("/proc/self/exe", argv);
+    _exit(125); /* exec failed */
 }
 
 static void test_write_preconditions(void **state)
@@ -365,11 +371,12 @@ static void test_write_preconditions(void **state)
     st_append(store, &meta, 4, 0);
     es_close(store);
     for (int variant = 0; variant < 2; variant++) {
-        bad_write bad = {.path = path, .variant = variant};
+        char *argv[] = {"test_storage", "--bad-write", path, variant == 0 ? "0" : "1", NULL};
         tk_test_child *child = malloc(sizeof(*child));
         assert_non_null(child);
-        assert_true(tk_test_child_run(write_badly, &bad, 30, child));
-        assert_true(child->signaled);
+        assert_true(tk_test_child_run(exec_bad_write, argv, 30, child));
+        if (!child->signaled)
+            fail_msg("exit %d, not a signal: %s", child->exit_code, child->output);
         assert_int_equal(child->signal, SIGABRT);
         st_expect_text(child->output, "assertion failed");
         free(child);
