@@ -27,6 +27,15 @@ int app_audit_main(int argc, char **argv);
 int app_replay_main(int argc, char **argv);
 int app_export_main(int argc, char **argv);
 
+/* `troika gen-events` once its options are parsed: write count events of the generator seeded
+ * with seed into the store at dir (created when missing) and print what was written, the state
+ * hash and the risk gate's decisions by rule. Returns the exit code. */
+int app_gen_events_run(const char *dir, uint64_t count, uint64_t seed);
+
+/* `troika audit verify` once its options are parsed: prints the verdict; returns the exit code
+ * (0 verified, 1 a bad index or an unreadable store). */
+int app_audit_verify(const char *dir);
+
 /* Open the store at data_dir for command cmd; on failure print why (naming the directory) and
  * return APP_EXIT_USAGE (no --data-dir) or APP_EXIT_FAIL. *out is set on APP_EXIT_OK. */
 int app_store_open(const char *cmd, const char *data_dir, bool create, es_store **out);

@@ -92,6 +92,11 @@ int app_audit_main(int argc, char **argv)
         fprintf(stderr, "troika audit verify: unexpected argument \"%s\"\n", argv[1 + optind]);
         return APP_EXIT_USAGE;
     }
+    return app_audit_verify(dir);
+}
+
+int app_audit_verify(const char *dir)
+{
     es_store *store = NULL;
     int rc = app_store_open("audit verify", dir, false, &store);
     if (rc != APP_EXIT_OK) return rc;

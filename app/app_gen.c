@@ -21,33 +21,51 @@ static void gen_usage(FILE *out)
                  "  --help          this text\n");
 }
 
-static int gen_write(clu_journal *journal, uint64_t count, uint64_t seed)
+/* Counts of committed outcomes, kept by a journal subscriber. */
+typedef struct gen_tally {
+    uint64_t results[LED_REJECTED + 1];
+    uint64_t rules[LED_RULE_OVERFLOW + 1];
+} gen_tally;
+
+static void tally_commit(void *arg, uint64_t index, const led_event *ev, const led_outcome *outcome)
+{
+    (void)index;
+    (void)ev;
+    gen_tally *t = arg;
+    t->results[outcome->result]++;
+    if (outcome->result == LED_REJECTED) t->rules[outcome->rule]++;
+}
+
+static void tally_print(const gen_tally *t)
+{
+    printf("outcomes: applied %llu, rejected by the risk gate %llu, refused %llu\n",
+           (unsigned long long)t->results[LED_APPLIED],
+           (unsigned long long)t->results[LED_REJECTED],
+           (unsigned long long)t->results[LED_REFUSED]);
+    for (unsigned r = 1; r <= LED_RULE_OVERFLOW; r++) {
+        if (t->rules[r] > 0)
+            printf("  %-22s %llu\n", led_rule_id((led_rule)r), (unsigned long long)t->rules[r]);
+    }
+}
+
+static tk_err gen_write(clu_journal *journal, uint64_t count, uint64_t seed, es_error *why)
 {
     led_gen *gen = NULL;
-    if (led_gen_open(seed, &gen) != TK_OK) {
-        fprintf(stderr, "troika gen-events: out of memory\n");
-        return APP_EXIT_FAIL;
-    }
-    es_error why = {{0}};
-    tk_err err = TK_OK;
+    tk_err err = led_gen_open(seed, &gen);
     for (uint64_t i = 0; i < count && err == TK_OK; i++) {
         const led_state *state = clu_journal_state(journal);
         led_account acct;
         led_state_account(state, &acct);
         led_event ev;
         led_gen_next(gen, state, acct.last_index + 1u, &ev);
-        err = clu_journal_propose(journal, &ev, NULL, &why);
+        err = clu_journal_propose(journal, &ev, NULL, why);
     }
-    if (err == TK_OK) err = clu_journal_checkpoint(journal, &why);
+    if (err == TK_OK) err = clu_journal_checkpoint(journal, why);
     led_gen_close(gen);
-    if (err != TK_OK) {
-        fprintf(stderr, "troika gen-events: %s (%s)\n", why.text, tk_err_name(err));
-        return APP_EXIT_FAIL;
-    }
-    return APP_EXIT_OK;
+    return err;
 }
 
-static int gen_run(const char *dir, uint64_t count, uint64_t seed)
+int app_gen_events_run(const char *dir, uint64_t count, uint64_t seed)
 {
     es_store *store = NULL;
     int rc = app_store_open("gen-events", dir, true, &store);
@@ -56,15 +74,12 @@ static int gen_run(const char *dir, uint64_t count, uint64_t seed)
         .store = store, .batch_events_max = GEN_BATCH_EVENTS, .checkpoint_every = GEN_CHECKPOINT};
     clu_journal *journal = NULL;
     es_error why = {{0}};
+    gen_tally tally = {{0}, {0}};
     tk_err err = clu_local_open(&opts, &journal, &why);
-    if (err != TK_OK) {
-        fprintf(stderr, "troika gen-events: %s: %s (%s)\n", dir, why.text, tk_err_name(err));
-        es_close(store);
-        return APP_EXIT_FAIL;
-    }
-    uint64_t first = clu_journal_committed_index(journal) + 1u;
-    rc = gen_write(journal, count, seed);
-    if (rc == APP_EXIT_OK) {
+    if (err == TK_OK) err = clu_journal_subscribe(journal, tally_commit, &tally);
+    uint64_t first = err == TK_OK ? clu_journal_committed_index(journal) + 1u : 0;
+    if (err == TK_OK) err = gen_write(journal, count, seed, &why);
+    if (err == TK_OK) {
         uint8_t hash[LED_HASH_BYTES];
         char hex[2u * LED_HASH_BYTES + 1u];
         led_state_hash(clu_journal_state(journal), hash);
@@ -72,6 +87,10 @@ static int gen_run(const char *dir, uint64_t count, uint64_t seed)
         printf("events written: %llu (indices %llu..%llu)\nstate hash: %s\n",
                (unsigned long long)count, (unsigned long long)first,
                (unsigned long long)clu_journal_committed_index(journal), hex);
+        tally_print(&tally);
+    } else {
+        fprintf(stderr, "troika gen-events: %s (%s)\n", why.text, tk_err_name(err));
+        rc = APP_EXIT_FAIL;
     }
     clu_journal_close(journal);
     es_close(store);
@@ -115,5 +134,5 @@ int app_gen_events_main(int argc, char **argv)
         gen_usage(stderr);
         return APP_EXIT_USAGE;
     }
-    return gen_run(dir, count, seed);
+    return app_gen_events_run(dir, count, seed);
 }
