@@ -40,8 +40,19 @@ int app_audit_verify(const char *dir);
  * return APP_EXIT_USAGE (no --data-dir) or APP_EXIT_FAIL. *out is set on APP_EXIT_OK. */
 int app_store_open(const char *cmd, const char *data_dir, bool create, es_store **out);
 
+/* Replay store with opts (es_replay) into a fresh state. On TK_OK, and on TK_ECORRUPT (then the
+ * state as far as it verified), *out_state is set and owned by the caller (led_state_close).
+ * Errors: as es_replay, with why (not NULL) saying what. */
+tk_err app_replay(es_store *store, const es_replay_opts *opts, led_state **out_state,
+                  es_replay_result *res, es_error *why);
+
 /* Lower-case hex of size bytes into out (2 * size + 1 bytes). */
 void app_hex(const uint8_t *bytes, size_t size, char *out);
+
+#define APP_HASH_HEX_BYTES (2u * LED_HASH_BYTES + 1u)
+
+/* The state hash (led_state_hash) in hex. */
+void app_state_hash_hex(const led_state *state, char out[APP_HASH_HEX_BYTES]);
 
 #define APP_TIME_BYTES 40u
 

@@ -25,12 +25,6 @@ static void audit_usage(FILE *out)
 static int audit_run(es_store *store)
 {
     led_state *state = NULL;
-    led_codec *codec = NULL;
-    if (led_state_open(&state) != TK_OK || led_codec_open(&codec) != TK_OK) {
-        led_state_close(state);
-        fprintf(stderr, "troika audit verify: out of memory\n");
-        return APP_EXIT_FAIL;
-    }
     es_replay_opts opts = {.from_checkpoint = false,
                            .until_index = UINT64_MAX,
                            .until_ts_ns = INT64_MAX,
@@ -38,13 +32,11 @@ static int audit_run(es_store *store)
                            .arg = NULL};
     es_replay_result res;
     es_error why = {{0}};
-    tk_err err = es_replay(store, state, codec, &opts, &res, &why);
+    tk_err err = app_replay(store, &opts, &state, &res, &why);
     int rc = APP_EXIT_OK;
     if (err == TK_OK) {
-        uint8_t hash[LED_HASH_BYTES];
-        char hex[2u * LED_HASH_BYTES + 1u];
-        led_state_hash(state, hash);
-        app_hex(hash, sizeof(hash), hex);
+        char hex[APP_HASH_HEX_BYTES];
+        app_state_hash_hex(state, hex);
         printf("events checked: %llu\nfinal index: %llu\nstate hash: %s\n",
                (unsigned long long)res.events, (unsigned long long)res.last_index, hex);
         app_hex(res.chain_hash, sizeof(res.chain_hash), hex);
@@ -58,7 +50,6 @@ static int audit_run(es_store *store)
         fprintf(stderr, "troika audit verify: %s (%s)\n", why.text, tk_err_name(err));
         rc = APP_EXIT_FAIL;
     }
-    led_codec_close(codec);
     led_state_close(state);
     return rc;
 }

@@ -137,12 +137,6 @@ static void csv_header(led_event_type type)
 static int export_run(es_store *store, export_ctx *ctx)
 {
     led_state *state = NULL;
-    led_codec *codec = NULL;
-    if (led_state_open(&state) != TK_OK || led_codec_open(&codec) != TK_OK) {
-        led_state_close(state);
-        fprintf(stderr, "troika export: out of memory\n");
-        return APP_EXIT_FAIL;
-    }
     if (ctx->csv) csv_header(ctx->type);
     es_replay_opts opts = {.from_checkpoint = false,
                            .until_index = ctx->to,
@@ -151,8 +145,7 @@ static int export_run(es_store *store, export_ctx *ctx)
                            .arg = ctx};
     es_replay_result res;
     es_error why = {{0}};
-    tk_err err = es_replay(store, state, codec, &opts, &res, &why);
-    led_codec_close(codec);
+    tk_err err = app_replay(store, &opts, &state, &res, &why);
     led_state_close(state);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "troika export: writing to stdout failed\n");

@@ -80,10 +80,8 @@ int app_gen_events_run(const char *dir, uint64_t count, uint64_t seed)
     uint64_t first = err == TK_OK ? clu_journal_committed_index(journal) + 1u : 0;
     if (err == TK_OK) err = gen_write(journal, count, seed, &why);
     if (err == TK_OK) {
-        uint8_t hash[LED_HASH_BYTES];
-        char hex[2u * LED_HASH_BYTES + 1u];
-        led_state_hash(clu_journal_state(journal), hash);
-        app_hex(hash, sizeof(hash), hex);
+        char hex[APP_HASH_HEX_BYTES];
+        app_state_hash_hex(clu_journal_state(journal), hex);
         printf("events written: %llu (indices %llu..%llu)\nstate hash: %s\n",
                (unsigned long long)count, (unsigned long long)first,
                (unsigned long long)clu_journal_committed_index(journal), hex);

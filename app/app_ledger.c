@@ -34,6 +34,31 @@ void app_hex(const uint8_t *bytes, size_t size, char *out)
     out[2u * size] = '\0';
 }
 
+tk_err app_replay(es_store *store, const es_replay_opts *opts, led_state **out_state,
+                  es_replay_result *res, es_error *why)
+{
+    TK_ASSERT(store != NULL && opts != NULL && out_state != NULL && res != NULL);
+    led_state *state = NULL;
+    if (led_state_open(&state) != TK_OK) {
+        snprintf(why->text, sizeof(why->text), "out of memory for the ledger state");
+        return TK_ENOMEM;
+    }
+    tk_err err = es_replay(store, state, opts, res, why);
+    if (err != TK_OK && err != TK_ECORRUPT) {
+        led_state_close(state);
+        return err;
+    }
+    *out_state = state;
+    return err;
+}
+
+void app_state_hash_hex(const led_state *state, char out[APP_HASH_HEX_BYTES])
+{
+    uint8_t hash[LED_HASH_BYTES];
+    led_state_hash(state, hash);
+    app_hex(hash, sizeof(hash), out);
+}
+
 void app_time_format(int64_t ts_ns, char out[APP_TIME_BYTES])
 {
     int64_t secs = ts_ns / 1000000000LL;

@@ -153,12 +153,6 @@ static void print_text(const led_state *state, const led_account *a, const char 
 static int replay_run(es_store *store, uint64_t until_index, int64_t until_ts_ns, bool json)
 {
     led_state *state = NULL;
-    led_codec *codec = NULL;
-    if (led_state_open(&state) != TK_OK || led_codec_open(&codec) != TK_OK) {
-        led_state_close(state);
-        fprintf(stderr, "troika replay: out of memory\n");
-        return APP_EXIT_FAIL;
-    }
     es_replay_opts opts = {.from_checkpoint = false,
                            .until_index = until_index,
                            .until_ts_ns = until_ts_ns,
@@ -166,13 +160,11 @@ static int replay_run(es_store *store, uint64_t until_index, int64_t until_ts_ns
                            .arg = NULL};
     es_replay_result res;
     es_error why = {{0}};
-    tk_err err = es_replay(store, state, codec, &opts, &res, &why);
+    tk_err err = app_replay(store, &opts, &state, &res, &why);
     int rc = APP_EXIT_OK;
     if (err == TK_OK) {
-        uint8_t hash[LED_HASH_BYTES];
-        char hex[2u * LED_HASH_BYTES + 1u];
-        led_state_hash(state, hash);
-        app_hex(hash, sizeof(hash), hex);
+        char hex[APP_HASH_HEX_BYTES];
+        app_state_hash_hex(state, hex);
         led_account acct;
         led_state_account(state, &acct);
         if (json) {
@@ -184,7 +176,6 @@ static int replay_run(es_store *store, uint64_t until_index, int64_t until_ts_ns
         fprintf(stderr, "troika replay: %s (%s)\n", why.text, tk_err_name(err));
         rc = APP_EXIT_FAIL;
     }
-    led_codec_close(codec);
     led_state_close(state);
     return rc;
 }

@@ -27,7 +27,6 @@ struct clu_journal {
     uint64_t checkpoint_every;
     bool failed;      /* a storage write failed: the state is ahead of the store */
     led_state *state; /* owned */
-    led_codec *codec; /* owned */
     es_meta meta;     /* as stored by the last successful write */
     uint8_t chain_hash[LED_HASH_BYTES]; /* h[last proposed index] */
     pending *queue;                     /* owned: batch_events_max entries */
@@ -54,7 +53,6 @@ static tk_err journal_alloc(const clu_local_opts *opts, clu_journal **out)
     tk_err err = TK_ENOMEM;
     if (j->queue != NULL && j->bytes != NULL && j->records != NULL && j->state_buf != NULL)
         err = led_state_open(&j->state);
-    if (err == TK_OK) err = led_codec_open(&j->codec);
     if (err != TK_OK) {
         clu_journal_close(j);
         return err;
@@ -83,7 +81,7 @@ tk_err clu_local_open(const clu_local_opts *opts, clu_journal **out, es_error *w
                              .visit = NULL,
                              .arg = NULL};
     es_replay_result res;
-    if (err == TK_OK) err = es_replay(j->store, j->state, j->codec, &replay, &res, why);
+    if (err == TK_OK) err = es_replay(j->store, j->state, &replay, &res, why);
     if (err != TK_OK) {
         clu_journal_close(j);
         return err;
@@ -97,7 +95,6 @@ tk_err clu_local_open(const clu_local_opts *opts, clu_journal **out, es_error *w
 void clu_journal_close(clu_journal *journal)
 {
     if (journal == NULL) return;
-    led_codec_close(journal->codec);
     led_state_close(journal->state);
     free(journal->state_buf);
     free(journal->records);

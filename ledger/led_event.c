@@ -723,22 +723,27 @@ static tk_err shape_check(const uint8_t *buf, size_t size, const char *label, le
     return TK_OK;
 }
 
-/* Unpack exactly one msgpack map of scalars; label ("(event)", "(snapshot)") names the input
- * in errors. */
-static tk_err unpack_one(led_codec *codec, const uint8_t *buf, size_t size_bytes, const char *label,
-                         msgpack_object *out_obj, led_event_error *why)
+/* Unpack exactly one msgpack map of scalars into *out_map (its pairs live in the codec's zone
+ * until the next decode); label ("(event)", "(snapshot)") names the input in errors. */
+static tk_err unpack_map(led_codec *codec, const uint8_t *buf, size_t size_bytes, const char *label,
+                         msgpack_object_map *out_map, led_event_error *why)
 {
+    TK_ASSERT(codec != NULL && out_map != NULL);
+    if (size_bytes > 0) TK_ASSERT(buf != NULL);
     tk_err err = shape_check(buf, size_bytes, label, why);
     if (err != TK_OK) return err;
     msgpack_zone_clear(&codec->zone);
     size_t off = 0;
+    msgpack_object obj;
     msgpack_unpack_return ret =
-        msgpack_unpack((const char *)buf, size_bytes, &off, &codec->zone, out_obj);
+        msgpack_unpack((const char *)buf, size_bytes, &off, &codec->zone, &obj);
     switch (ret) {
     case MSGPACK_UNPACK_SUCCESS:
+        if (obj.type != MSGPACK_OBJECT_MAP) return fail(why, label, "not a map", TK_EINVAL);
+        *out_map = obj.via.map;
         return TK_OK;
     case MSGPACK_UNPACK_EXTRA_BYTES:
-        return fail(why, label, "bytes after the event", TK_EINVAL);
+        return fail(why, label, "bytes after the end", TK_EINVAL);
     case MSGPACK_UNPACK_CONTINUE:
         return fail(why, label, "truncated", TK_EINVAL);
     case MSGPACK_UNPACK_PARSE_ERROR:
@@ -752,20 +757,18 @@ static tk_err unpack_one(led_codec *codec, const uint8_t *buf, size_t size_bytes
 tk_err led_event_decode(led_codec *codec, const uint8_t *buf, size_t size_bytes, led_event *out,
                         led_event_error *why)
 {
-    TK_ASSERT(codec != NULL && out != NULL);
-    if (size_bytes > 0) TK_ASSERT(buf != NULL);
-    msgpack_object obj;
-    tk_err err = unpack_one(codec, buf, size_bytes, "(event)", &obj, why);
+    TK_ASSERT(out != NULL);
+    msgpack_object_map map;
+    tk_err err = unpack_map(codec, buf, size_bytes, "(event)", &map, why);
     if (err != TK_OK) return err;
-    if (obj.type != MSGPACK_OBJECT_MAP) return fail(why, "(event)", "not a map", TK_EINVAL);
     led_event ev;
     memset(&ev, 0, sizeof(ev));
-    const type_desc *desc = find_type(&obj.via.map, &ev.type, why);
+    const type_desc *desc = find_type(&map, &ev.type, why);
     if (desc == NULL) return TK_EINVAL;
     TK_ASSERT(desc->count <= FIELDS_MAX);
     uint32_t seen = 0;
-    for (uint32_t i = 0; i < obj.via.map.size; i++) {
-        err = decode_pair(&obj.via.map.ptr[i], desc, &ev, &seen, why);
+    for (uint32_t i = 0; i < map.size; i++) {
+        err = decode_pair(&map.ptr[i], desc, &ev, &seen, why);
         if (err != TK_OK) return err;
     }
     const char *missing = first_missing(desc, seen);
@@ -875,17 +878,15 @@ static tk_err snapshot_pair(uint32_t k, const msgpack_object *val, led_snapshot 
 tk_err led_snapshot_decode(led_codec *codec, const uint8_t *buf, size_t size_bytes,
                            led_snapshot *out, led_event_error *why)
 {
-    TK_ASSERT(codec != NULL && out != NULL);
-    if (size_bytes > 0) TK_ASSERT(buf != NULL);
-    msgpack_object obj;
-    tk_err err = unpack_one(codec, buf, size_bytes, "(snapshot)", &obj, why);
+    TK_ASSERT(out != NULL);
+    msgpack_object_map map;
+    tk_err err = unpack_map(codec, buf, size_bytes, "(snapshot)", &map, why);
     if (err != TK_OK) return err;
-    if (obj.type != MSGPACK_OBJECT_MAP) return fail(why, "(snapshot)", "not a map", TK_EINVAL);
     led_snapshot snap;
     memset(&snap, 0, sizeof(snap));
     uint32_t seen = 0;
-    for (uint32_t i = 0; i < obj.via.map.size; i++) {
-        const msgpack_object_kv *kv = &obj.via.map.ptr[i];
+    for (uint32_t i = 0; i < map.size; i++) {
+        const msgpack_object_kv *kv = &map.ptr[i];
         uint32_t k = 0;
         while (k < SNAPSHOT_KEYS && !text_is(&kv->key, snapshot_keys[k]))
             k++;

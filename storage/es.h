@@ -235,7 +235,7 @@ typedef struct es_replay_result {
     uint64_t bad_index;      /* on TK_ECORRUPT: the first index that does not verify */
 } es_replay_result;
 
-/* Rebuild state from the store (state is reset first; codec is the caller's decoder) and check
+/* Rebuild state from the store (state is reset first) and check
  * it on the way: every event's index follows the last (no gap), every event decodes strictly,
  * every recomputed chain hash h[i] = SHA-256(h[i-1] || i || event) equals the stored one, the
  * state at the checkpoint's index encodes to the stored checkpoint's bytes, and, when the
@@ -244,7 +244,7 @@ typedef struct es_replay_result {
  * differs: "index 42: the chain hash differs from the stored one: ...").
  * Errors: TK_ECORRUPT (as above, or as es_cursor_next), TK_EIO, TK_ENOMEM.
  * Context: as the store; a long scan (about a microsecond per event). */
-TK_MUST_USE tk_err es_replay(es_store *store, led_state *state, led_codec *codec,
-                             const es_replay_opts *opts, es_replay_result *out, es_error *why);
+TK_MUST_USE tk_err es_replay(es_store *store, led_state *state, const es_replay_opts *opts,
+                             es_replay_result *out, es_error *why);
 
 #endif /* TK_STORAGE_ES_H */

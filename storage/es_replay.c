@@ -195,7 +195,7 @@ static uint64_t wait_filled(replay_pipe *p, uint64_t tail)
 /* The consumer's side: the fold and what it checks. */
 typedef struct consumer {
     led_state *state;
-    led_codec *codec;
+    led_codec *codec; /* owned: opened for the replay */
     const es_replay_opts *opts;
     es_replay_result *res;
     uint64_t checkpoint_index; /* compared when replay reaches it; 0: nothing to compare */
@@ -306,17 +306,21 @@ done:
     return err;
 }
 
-tk_err es_replay(es_store *store, led_state *state, led_codec *codec, const es_replay_opts *opts,
+tk_err es_replay(es_store *store, led_state *state, const es_replay_opts *opts,
                  es_replay_result *out, es_error *why)
 {
-    TK_ASSERT(store != NULL && state != NULL && codec != NULL);
+    TK_ASSERT(store != NULL && state != NULL);
     TK_ASSERT(opts != NULL && out != NULL);
     memset(out, 0, sizeof(*out));
-    consumer c = {.state = state, .codec = codec, .opts = opts, .res = out};
+    consumer c = {.state = state, .opts = opts, .res = out};
     es_meta meta;
-    tk_err err = es_meta_read(store, &meta, why);
+    tk_err err = led_codec_open(&c.codec);
+    if (err == TK_OK) err = es_meta_read(store, &meta, why);
     if (err == TK_OK) err = start(store, &meta, state, opts->from_checkpoint, out, why);
-    if (err != TK_OK) return err;
+    if (err != TK_OK) {
+        led_codec_close(c.codec);
+        return err;
+    }
     if (meta.checkpoint_index == out->last_index && meta.checkpoint_index > meta.base_index)
         out->checkpoint_checked = true;            /* replay starts from it */
     if (meta.checkpoint_index > out->last_index) { /* replay passes it: compare */
@@ -329,5 +333,6 @@ tk_err es_replay(es_store *store, led_state *state, led_codec *codec, const es_r
     if (err == TK_OK) err = run_pipeline(store, &meta, &c, why);
     free(c.scratch);
     es_blob_free(&c.checkpoint);
+    led_codec_close(c.codec);
     return err;
 }

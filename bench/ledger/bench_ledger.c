@@ -118,9 +118,7 @@ static double run_verify(bench *b)
 {
     es_store *store = store_open(b, false, false);
     led_state *state = NULL;
-    led_codec *codec = NULL;
-    if (led_state_open(&state) != TK_OK || led_codec_open(&codec) != TK_OK)
-        die("verify", TK_ENOMEM, "out of memory");
+    if (led_state_open(&state) != TK_OK) die("verify", TK_ENOMEM, "out of memory");
     es_replay_opts opts = {.from_checkpoint = false,
                            .until_index = UINT64_MAX,
                            .until_ts_ns = INT64_MAX,
@@ -129,11 +127,10 @@ static double run_verify(bench *b)
     es_replay_result res;
     es_error why = {{0}};
     uint64_t start = now_ns();
-    tk_err err = es_replay(store, state, codec, &opts, &res, &why);
+    tk_err err = es_replay(store, state, &opts, &res, &why);
     uint64_t elapsed = now_ns() - start;
     if (err != TK_OK || res.events != b->events || !res.checkpoint_checked)
         die("verify", err, why.text);
-    led_codec_close(codec);
     led_state_close(state);
     es_close(store);
     return (double)b->events * 1e9 / (double)elapsed;

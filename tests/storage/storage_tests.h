@@ -47,6 +47,12 @@ void st_expect_event(es_store *store, uint64_t index, const uint8_t hash[LED_HAS
  * environment, every text checked is printed, to review the error messages. */
 void st_expect_text(const char *text, const char *needle);
 
+/* The store's meta (es_meta_read), failing the test unless TK_OK. */
+es_meta st_meta(es_store *store);
+
+/* Fail the test unless every field of got equals want's. */
+void st_expect_meta_equal(const es_meta *got, const es_meta *want);
+
 /* ---- Raw RocksDB (storage_raw.c) ------------------------------------------------------------ */
 
 #define RAW_FAMILIES_MAX 5

@@ -125,3 +125,22 @@ void st_expect_text(const char *text, const char *needle)
     if (getenv("ST_SHOW") != NULL) fprintf(stderr, "why: %s\n", text);
     if (strstr(text, needle) == NULL) fail_msg("text \"%s\" lacks \"%s\"", text, needle);
 }
+
+es_meta st_meta(es_store *store)
+{
+    es_meta meta;
+    es_error why = {{0}};
+    tk_err err = es_meta_read(store, &meta, &why);
+    if (err != TK_OK) fail_msg("es_meta_read: %s: %s", tk_err_name(err), why.text);
+    return meta;
+}
+
+void st_expect_meta_equal(const es_meta *got, const es_meta *want)
+{
+    assert_int_equal(got->last_index, want->last_index);
+    assert_memory_equal(got->chain_hash, want->chain_hash, LED_HASH_BYTES);
+    assert_int_equal(got->raft_index, want->raft_index);
+    assert_int_equal(got->base_index, want->base_index);
+    assert_memory_equal(got->base_chain_hash, want->base_chain_hash, LED_HASH_BYTES);
+    assert_int_equal(got->checkpoint_index, want->checkpoint_index);
+}

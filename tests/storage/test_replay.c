@@ -103,7 +103,6 @@ typedef struct fixture {
     es_store *store;
     stream *st;
     led_state *state;
-    led_codec *codec;
 } fixture;
 
 static int setup(void **vstate)
@@ -115,7 +114,6 @@ static int setup(void **vstate)
     f->store = st_open(f->path, true, NULL);
     f->st = stream_make();
     assert_int_equal(led_state_open(&f->state), TK_OK);
-    assert_int_equal(led_codec_open(&f->codec), TK_OK);
     *vstate = f;
     return 0;
 }
@@ -128,7 +126,6 @@ static int teardown(void **vstate)
     free(f->path);
     free(f->st);
     led_state_close(f->state);
-    led_codec_close(f->codec);
     free(f);
     return 0;
 }
@@ -141,7 +138,7 @@ static tk_err replay(fixture *f, bool from_checkpoint, uint64_t until_index, int
                            .until_ts_ns = until_ts,
                            .visit = NULL,
                            .arg = NULL};
-    return es_replay(f->store, f->state, f->codec, &opts, res, why);
+    return es_replay(f->store, f->state, &opts, res, why);
 }
 
 static void expect_state_hash(fixture *f, const uint8_t want[LED_HASH_BYTES])

@@ -12,15 +12,6 @@
 #include "storage_tests.h"
 #include "tk_test.h"
 
-static es_meta meta_of(es_store *store)
-{
-    es_meta meta;
-    es_error why = {{0}};
-    tk_err err = es_meta_read(store, &meta, &why);
-    if (err != TK_OK) fail_msg("es_meta_read: %s: %s", tk_err_name(err), why.text);
-    return meta;
-}
-
 static void state_bytes(uint8_t *buf, size_t size, uint8_t seed)
 {
     for (size_t i = 0; i < size; i++) {
@@ -60,18 +51,18 @@ static void test_export_restore(void **state)
     char *dir_a = st_tmpdir();
     char *dir_b = st_tmpdir();
     es_store *a = st_open(dir_a, true, "alpha");
-    es_meta meta_a = meta_of(a);
+    es_meta meta_a = st_meta(a);
     fill(a, &meta_a, 50, 77, 1000);
     es_blob blob = export_of(a);
     es_store *b = st_open(dir_b, true, "alpha");
-    es_meta meta_b = meta_of(b);
+    es_meta meta_b = st_meta(b);
     st_append(b, &meta_b, 80, 5); /* B's own history, replaced by the snapshot */
     es_error why = {{0}};
     EXPECT_ERR(es_snapshot_restore(b, blob.data, blob.size, &why), TK_OK);
     es_blob_free(&blob);
     es_close(b);
     b = st_open(dir_b, false, "alpha");
-    es_meta got = meta_of(b);
+    es_meta got = st_meta(b);
     assert_int_equal(got.last_index, 50);
     assert_int_equal(got.base_index, 50);
     assert_int_equal(got.checkpoint_index, 50);
@@ -119,7 +110,7 @@ static void test_export_needs_a_current_checkpoint(void **state)
     es_blob blob = {NULL, 0};
     es_error why = {{0}};
     EXPECT_ERR(es_snapshot_export(store, &blob, &why), TK_ENOENT); /* none yet */
-    es_meta meta = meta_of(store);
+    es_meta meta = st_meta(store);
     fill(store, &meta, 40, 0, 10);
     st_append(store, &meta, 10, 0);
     EXPECT_ERR(es_snapshot_export(store, &blob, &why), TK_EINVAL);
@@ -140,13 +131,13 @@ static void test_snapshot_at_genesis(void **state)
     char *dir_a = st_tmpdir();
     char *dir_b = st_tmpdir();
     es_store *a = st_open(dir_a, true, "");
-    es_meta meta = meta_of(a);
+    es_meta meta = st_meta(a);
     fill(a, &meta, 0, 0, 7);
     es_blob blob = export_of(a);
     es_store *b = st_open(dir_b, true, "");
     es_error why = {{0}};
     EXPECT_ERR(es_snapshot_restore(b, blob.data, blob.size, &why), TK_OK);
-    es_meta got = meta_of(b);
+    es_meta got = st_meta(b);
     assert_int_equal(got.last_index, 0);
     assert_int_equal(got.checkpoint_index, 0);
     uint64_t index = 99;
@@ -164,7 +155,7 @@ static void test_snapshot_at_genesis(void **state)
 
 static void expect_unchanged(es_store *store, const es_meta *want)
 {
-    es_meta got = meta_of(store);
+    es_meta got = st_meta(store);
     assert_int_equal(got.last_index, want->last_index);
     assert_int_equal(got.base_index, want->base_index);
     assert_int_equal(got.raft_index, want->raft_index);
@@ -178,11 +169,11 @@ static void test_restore_refuses_bad_blobs(void **state)
     char *dir_a = st_tmpdir();
     char *dir_b = st_tmpdir();
     es_store *a = st_open(dir_a, true, "alpha");
-    es_meta meta_a = meta_of(a);
+    es_meta meta_a = st_meta(a);
     fill(a, &meta_a, 20, 20, 64);
     es_blob blob = export_of(a);
     es_store *b = st_open(dir_b, true, "alpha");
-    es_meta meta_b = meta_of(b);
+    es_meta meta_b = st_meta(b);
     st_append(b, &meta_b, 5, 5);
     es_error why = {{0}};
     for (size_t size = 0; size < blob.size; size++) { /* every truncation */
@@ -224,11 +215,11 @@ static void test_restore_cluster(void **state)
     char *dir_b = st_tmpdir();
     char *dir_c = st_tmpdir();
     es_store *a = st_open(dir_a, true, "alpha");
-    es_meta meta_a = meta_of(a);
+    es_meta meta_a = st_meta(a);
     fill(a, &meta_a, 8, 9, 32);
     es_blob blob = export_of(a);
     es_store *b = st_open(dir_b, true, "beta");
-    es_meta meta_b = meta_of(b);
+    es_meta meta_b = st_meta(b);
     st_append(b, &meta_b, 2, 2);
     es_error why = {{0}};
     EXPECT_ERR(es_snapshot_restore(b, blob.data, blob.size, &why), TK_EINVAL);
@@ -243,7 +234,7 @@ static void test_restore_cluster(void **state)
     es_opts opts = {.path = dir_c, .create_if_missing = false, .sync = false, .cluster_id = "beta"};
     EXPECT_ERR(es_open(&opts, &c, &why), TK_EINVAL);
     c = st_open(dir_c, false, "alpha");
-    assert_int_equal(meta_of(c).last_index, 8);
+    assert_int_equal(st_meta(c).last_index, 8);
     es_close(c);
     es_blob_free(&blob);
     es_close(b);

@@ -15,25 +15,6 @@
 #include "storage_tests.h"
 #include "tk_test.h"
 
-static void expect_meta_equal(const es_meta *got, const es_meta *want)
-{
-    assert_int_equal(got->last_index, want->last_index);
-    assert_memory_equal(got->chain_hash, want->chain_hash, LED_HASH_BYTES);
-    assert_int_equal(got->raft_index, want->raft_index);
-    assert_int_equal(got->base_index, want->base_index);
-    assert_memory_equal(got->base_chain_hash, want->base_chain_hash, LED_HASH_BYTES);
-    assert_int_equal(got->checkpoint_index, want->checkpoint_index);
-}
-
-static es_meta meta_of(es_store *store)
-{
-    es_meta meta;
-    es_error why = {{0}};
-    tk_err err = es_meta_read(store, &meta, &why);
-    if (err != TK_OK) fail_msg("es_meta_read: %s: %s", tk_err_name(err), why.text);
-    return meta;
-}
-
 static void test_create_open_reopen(void **state)
 {
     (void)state;
@@ -50,14 +31,14 @@ static void test_create_open_reopen(void **state)
     EXPECT_ERR(es_open(&opts, &store, &why), TK_OK);
     es_meta zero;
     memset(&zero, 0, sizeof(zero));
-    es_meta meta = meta_of(store);
-    expect_meta_equal(&meta, &zero);
+    es_meta meta = st_meta(store);
+    st_expect_meta_equal(&meta, &zero);
     assert_string_equal(es_cluster_id(store), "c1");
     es_close(store);
     store = st_open(path, false, "c1"); /* reopen, no create */
     assert_string_equal(es_cluster_id(store), "c1");
-    meta = meta_of(store);
-    expect_meta_equal(&meta, &zero);
+    meta = st_meta(store);
+    st_expect_meta_equal(&meta, &zero);
     es_close(store);
     store = st_open(path, true, NULL); /* no cluster id asked: any store will do */
     assert_string_equal(es_cluster_id(store), "c1");
@@ -78,12 +59,12 @@ static void test_write_read_across_reopen(void **state)
     st_append(store, &meta, 10, 3);
     st_append(store, &meta, 1, 4);
     st_append(store, &meta, 5, 9);
-    es_meta got = meta_of(store);
-    expect_meta_equal(&got, &meta);
+    es_meta got = st_meta(store);
+    st_expect_meta_equal(&got, &meta);
     es_close(store);
     store = st_open(path, false, "");
-    got = meta_of(store);
-    expect_meta_equal(&got, &meta);
+    got = st_meta(store);
+    st_expect_meta_equal(&got, &meta);
     assert_int_equal(got.last_index, 16);
     assert_int_equal(got.raft_index, 9);
     uint8_t hash[LED_HASH_BYTES] = {0};
@@ -181,7 +162,7 @@ static void test_checkpoint(void **state)
     assert_int_equal(index, 99); /* untouched */
     assert_null(blob.data);
     /* a checkpoint of the genesis state, then 20 events, then a checkpoint with 5 more */
-    es_meta meta = meta_of(store);
+    es_meta meta = st_meta(store);
     const uint8_t genesis[] = {0x80};
     es_checkpoint cp0 = {.index = 0, .state = genesis, .state_size = sizeof(genesis)};
     EXPECT_ERR(es_write(store, NULL, 0, &meta, &cp0, &why), TK_OK);
@@ -219,8 +200,8 @@ static void test_checkpoint(void **state)
     EXPECT_ERR(es_write(store, records, 5, &meta, &cp, &why), TK_OK);
     es_close(store);
     store = st_open(path, false, "");
-    es_meta got = meta_of(store);
-    expect_meta_equal(&got, &meta);
+    es_meta got = st_meta(store);
+    st_expect_meta_equal(&got, &meta);
     EXPECT_ERR(es_checkpoint_read(store, &index, &blob, &why), TK_OK);
     assert_int_equal(index, 25);
     assert_int_equal(blob.size, sizeof(bytes));
@@ -238,7 +219,7 @@ static void test_write_count_zero(void **state)
     char *dir = st_tmpdir();
     char *path = st_db_path(dir);
     es_store *store = st_open(path, true, "");
-    es_meta meta = meta_of(store);
+    es_meta meta = st_meta(store);
     st_append(store, &meta, 3, 1);
     meta.raft_index = 42; /* a Raft entry that carried no event (a no-op, a config change) */
     es_error why = {{0}};
@@ -246,8 +227,8 @@ static void test_write_count_zero(void **state)
     st_append(store, &meta, 0, 43); /* count 0 through the helper too */
     es_close(store);
     store = st_open(path, false, NULL);
-    es_meta got = meta_of(store);
-    expect_meta_equal(&got, &meta);
+    es_meta got = st_meta(store);
+    st_expect_meta_equal(&got, &meta);
     assert_int_equal(got.raft_index, 43);
     assert_int_equal(got.last_index, 3);
     es_close(store);
@@ -261,12 +242,12 @@ static void test_large_batch(void **state)
     char *dir = st_tmpdir();
     char *path = st_db_path(dir);
     es_store *store = st_open(path, true, "");
-    es_meta meta = meta_of(store);
+    es_meta meta = st_meta(store);
     st_append(store, &meta, 10000, 10000);
     es_close(store);
     store = st_open(path, false, "");
-    es_meta got = meta_of(store);
-    expect_meta_equal(&got, &meta);
+    es_meta got = st_meta(store);
+    st_expect_meta_equal(&got, &meta);
     assert_int_equal(drain(store, 0, 1), 10000);
     assert_int_equal(drain(store, 9990, 9990), 11);
     es_close(store);
@@ -367,7 +348,7 @@ static void test_write_preconditions(void **state)
     char *dir = st_tmpdir();
     char *path = st_db_path(dir);
     es_store *store = st_open(path, true, "");
-    es_meta meta = meta_of(store);
+    es_meta meta = st_meta(store);
     st_append(store, &meta, 4, 0);
     es_close(store);
     for (int variant = 0; variant < 2; variant++) {
@@ -382,8 +363,8 @@ static void test_write_preconditions(void **state)
         free(child);
     }
     store = st_open(path, false, ""); /* nothing was written */
-    es_meta got = meta_of(store);
-    expect_meta_equal(&got, &meta);
+    es_meta got = st_meta(store);
+    st_expect_meta_equal(&got, &meta);
     es_close(store);
     free(path);
     st_tmpdir_remove(dir);
