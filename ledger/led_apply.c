@@ -9,7 +9,7 @@
 
 #define NS_PER_DAY 86400000000000LL
 
-static bool refuse(led_outcome *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool refuse(led_outcome *out, const char *fmt, ...) TK_PRINTF_LIKE(2, 3);
 
 /* Record why the event is refused; returns false for the caller to return. */
 static bool refuse(led_outcome *out, const char *fmt, ...)

@@ -9,7 +9,7 @@
 #include "led_internal.h"
 
 static led_rule fail(char detail[LED_TEXT_BYTES], led_rule rule, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    TK_PRINTF_LIKE(3, 4);
 
 static led_rule fail(char detail[LED_TEXT_BYTES], led_rule rule, const char *fmt, ...)
 {

@@ -17,7 +17,7 @@
 #include "es.h"
 
 static tk_err corrupt_at(uint64_t *bad_index, es_error *why, uint64_t index, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+    TK_PRINTF_LIKE(4, 5);
 
 /* Report the first index that does not verify, and what differs. */
 static tk_err corrupt_at(uint64_t *bad_index, es_error *why, uint64_t index, const char *fmt, ...)
