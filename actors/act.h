@@ -280,6 +280,14 @@ TK_MUST_USE tk_err act_send(act_system *sys, act_ref to, act_msg *msg);
 TK_MUST_USE tk_err act_send_data(act_system *sys, act_ref to, act_ref sender, uint32_t type,
                                  const void *data, uint32_t size_bytes);
 
+/* Send to the actor registered as name (Erlang's Name ! Msg): type, sender, size_bytes of data
+ * copied inline, and ptr moved as the pointer payload with ptr_free (both may be NULL). ptr is
+ * moved in every case: on an error it has been freed with ptr_free. Errors: TK_ENOENT (no such
+ * name), TK_EINVAL (size_bytes > ACT_MSG_INLINE_BYTES), and those of act_send. */
+TK_MUST_USE tk_err act_send_named(act_system *sys, const char *name, act_ref sender, uint32_t type,
+                                  const void *data, uint32_t size_bytes, void *ptr,
+                                  void (*ptr_free)(void *ptr));
+
 /* Send a request and expect one reply (with act_reply) within timeout_ms: msg->sender must be
  * the requester and its correlation is set to a fresh request id (written to out_request_id).
  * If no reply arrives in time, the requester receives ACT_MSG_TIMEOUT with that correlation

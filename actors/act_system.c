@@ -224,6 +224,31 @@ tk_err act_send_data(act_system *sys, act_ref to, act_ref sender, uint32_t type,
     return err;
 }
 
+tk_err act_send_named(act_system *sys, const char *name, act_ref sender, uint32_t type,
+                      const void *data, uint32_t size_bytes, void *ptr, void (*ptr_free)(void *))
+{
+    TK_ASSERT(sys != NULL && name != NULL);
+    if (size_bytes > 0) TK_ASSERT(data != NULL);
+    act_ref to = ACT_REF_NONE;
+    act_msg *msg = NULL;
+    tk_err err = size_bytes > ACT_MSG_INLINE_BYTES ? TK_EINVAL : act_whereis(sys, name, &to);
+    if (err == TK_OK) msg = act_msg_alloc(sys);
+    if (err == TK_OK && msg == NULL) err = TK_EFULL;
+    if (err != TK_OK) {
+        if (ptr != NULL && ptr_free != NULL) ptr_free(ptr); /* not sent: not moved */
+        return err;
+    }
+    msg->type = type;
+    msg->sender = sender;
+    msg->size_bytes = size_bytes;
+    if (size_bytes > 0) memcpy(msg->data, data, size_bytes);
+    msg->ptr = ptr;
+    msg->ptr_free = ptr_free;
+    err = act_send(sys, to, msg);
+    if (err != TK_OK) act_msg_free(sys, msg); /* frees ptr with ptr_free */
+    return err;
+}
+
 tk_err act_exit(act_system *sys, act_ref from, act_ref to, const act_reason *reason)
 {
     TK_ASSERT(sys != NULL);

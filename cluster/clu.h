@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "act.h"
 #include "es.h"
 #include "led.h"
 #include "tk.h"
@@ -32,7 +33,10 @@ typedef void clu_commit_fn(void *arg, uint64_t index, const led_event *ev,
 
 /* The local journal's settings; every field set by the caller. */
 typedef struct clu_local_opts {
-    es_store *store;           /* borrowed: opened by the caller, outlives the journal */
+    es_store *store;           /* borrowed: opened by the caller, outlives the journal; NULL:
+                                  in memory (backtests with --store memory): events are
+                                  committed once applied, nothing is encoded or stored, and
+                                  nothing survives the journal */
     uint32_t batch_events_max; /* events per write batch, 1..CLU_BATCH_EVENTS_MAX */
     /* Write a state checkpoint with the first batch that ends this many events or more past
      * the last one (recovery replays at most about this many); 0: only on clu_journal_checkpoint.
@@ -79,5 +83,20 @@ const led_state *clu_journal_state(const clu_journal *journal);
 
 /* The last committed (durable) ledger index and its chain hash. */
 uint64_t clu_journal_committed_index(const clu_journal *journal);
+
+/* ---- The journal actor (clu_actor.c) ----------------------------------------------------- */
+
+/* Spawn the journal actor over journal and register it as LED_JOURNAL_NAME. It speaks the
+ * protocol of ledger/led.h: it commits each LED_MSG_PROPOSE at once (propose + flush), and
+ * publishes each committed event as LED_MSG_COMMITTED to the members of LED_GROUP_EXECUTION
+ * and LED_GROUP_STRATEGIES (a BarClosed to execution first, to strategies once every
+ * execution member has acknowledged it); it answers a proposal flagged
+ * LED_PROPOSE_NOTIFY_IDLE with LED_MSG_IDLE once every publication has been acknowledged.
+ * journal is lent to the actor until it exits: nothing else may use it meanwhile (the app
+ * reads it after the actor is gone or idle). An invalid proposal is logged and dropped; a
+ * storage error ends the actor (its supervisor restarts it, and the journal recovers).
+ * Errors: those of act_spawn, act_register (TK_EEXIST: a journal is already registered). */
+TK_MUST_USE tk_err clu_journal_actor_spawn(act_system *sys, clu_journal *journal,
+                                           uint32_t mailbox_capacity, act_ref *out_ref);
 
 #endif /* TK_CLUSTER_CLU_H */

@@ -64,7 +64,6 @@ static tk_err journal_alloc(const clu_local_opts *opts, clu_journal **out)
 tk_err clu_local_open(const clu_local_opts *opts, clu_journal **out, es_error *why)
 {
     TK_ASSERT(opts != NULL && out != NULL);
-    TK_ASSERT(opts->store != NULL);
     if (opts->batch_events_max == 0 || opts->batch_events_max > CLU_BATCH_EVENTS_MAX) {
         if (why != NULL)
             snprintf(why->text, sizeof(why->text), "batch_events_max %u is outside 1..%u",
@@ -74,6 +73,10 @@ tk_err clu_local_open(const clu_local_opts *opts, clu_journal **out, es_error *w
     clu_journal *j = NULL;
     tk_err err = journal_alloc(opts, &j);
     if (err != TK_OK) return err;
+    if (j->store == NULL) { /* in memory: genesis, nothing to recover */
+        *out = j;
+        return TK_OK;
+    }
     err = es_meta_read(j->store, &j->meta, why);
     es_replay_opts replay = {.from_checkpoint = true,
                              .until_index = UINT64_MAX,
@@ -146,6 +149,10 @@ static tk_err write_batch(clu_journal *j, bool with_checkpoint, es_error *why)
         meta.last_index = j->queue[j->queued - 1u].index;
         memcpy(meta.chain_hash, j->queue[j->queued - 1u].chain_hash, LED_HASH_BYTES);
     }
+    if (j->store == NULL) { /* in memory: committed once applied */
+        j->meta = meta;
+        return TK_OK;
+    }
     es_checkpoint cp = {.index = meta.last_index, .state = j->state_buf, .state_size = 0};
     if (with_checkpoint) {
         tk_err err =
@@ -213,15 +220,15 @@ tk_err clu_journal_propose(clu_journal *journal, const led_event *ev, uint64_t *
     }
     TK_ASSERT(j->queued < j->batch_events_max); /* a full batch is flushed below */
     pending *p = &j->queue[j->queued];
-    uint8_t *bytes = j->bytes + (size_t)j->queued * LED_EVENT_BYTES_MAX;
-    tk_err err = led_event_encode(ev, bytes, LED_EVENT_BYTES_MAX, &p->size);
-    TK_ASSERT(err == TK_OK); /* LED_EVENT_BYTES_MAX holds any valid event */
-    led_account acct;
-    led_state_account(j->state, &acct);
-    p->index = acct.last_index + 1u;
+    p->index = led_state_last_index(j->state) + 1u;
     p->ev = *ev;
-    led_chain_next(j->chain_hash, p->index, bytes, p->size, p->chain_hash);
-    memcpy(j->chain_hash, p->chain_hash, LED_HASH_BYTES);
+    if (j->store != NULL) { /* in memory nothing is stored, so nothing is encoded or chained */
+        uint8_t *bytes = j->bytes + (size_t)j->queued * LED_EVENT_BYTES_MAX;
+        tk_err err = led_event_encode(ev, bytes, LED_EVENT_BYTES_MAX, &p->size);
+        TK_ASSERT(err == TK_OK); /* LED_EVENT_BYTES_MAX holds any valid event */
+        led_chain_next(j->chain_hash, p->index, bytes, p->size, p->chain_hash);
+        memcpy(j->chain_hash, p->chain_hash, LED_HASH_BYTES);
+    }
     led_apply(j->state, p->index, ev, &p->outcome);
     j->queued++;
     if (out_index != NULL) *out_index = p->index;

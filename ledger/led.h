@@ -493,6 +493,17 @@ void led_state_reset(led_state *state);
  * gate (docs/ledger.md lists its rules). Never allocates. */
 void led_apply(led_state *state, uint64_t index, const led_event *ev, led_outcome *out);
 
+/* The account's equity (valuation asset, 1e-8), without copying the account. */
+int64_t led_state_equity(const led_state *state);
+
+/* The position (base units, 1e-8) in the instrument ev names (BarClosed, OrderRequested,
+ * ExternalOrderAdopted, CircuitBreakerSet, FeedHealth), or 0 for other events and unknown
+ * symbols. */
+int64_t led_state_position(const led_state *state, const led_event *ev);
+
+/* The last ledger index applied (0 at genesis): the journal's next index is this + 1. */
+uint64_t led_state_last_index(const led_state *state);
+
 /* Readers. The _at functions take a position 0..count-1 (TK_ASSERT) in the table's stable
  * order: instruments and strategies in order of definition, assets in order of first use,
  * orders by index. */
@@ -551,6 +562,53 @@ void led_gen_close(led_gen *gen);
 /* The next event, for ledger index index, given the state with every earlier event applied
  * (the generator reads open orders and marks from it). The event passes led_event_check. */
 void led_gen_next(led_gen *gen, const led_state *state, uint64_t index, led_event *out);
+
+/* ---- The journal protocol ---------------------------------------------------------------- */
+
+/* How trading actors and the journal actor talk (DESIGN.md: actors propose by sending to the
+ * actor registered as "journal" and learn of commits from it). The message types are numbers
+ * of the actor runtime's user range (cluster/ checks LED_MSG_BASE >= ACT_MSG_USER); the
+ * payloads are plain structs, so that feeds, strategies and execution need only this header.
+ *
+ *   LED_MSG_PROPOSE  to the journal. ptr: a led_event the sender malloc'd, moved to the journal
+ *                    (ptr_free = free). Inline data: a led_propose_flags word.
+ *   LED_MSG_COMMITTED from the journal, once per committed event, to each subscriber. ptr: a
+ *                    shared, read-only led_commit (the message's ptr_free releases it). Every
+ *                    COMMITTED is answered with LED_MSG_ACK once handled, after any proposal
+ *                    it caused, so that the journal knows when the graph is idle.
+ *   LED_MSG_ACK      to the journal, no payload.
+ *   LED_MSG_IDLE     from the journal to a proposer that asked (LED_PROPOSE_NOTIFY_IDLE): every
+ *                    publication since that proposal was acknowledged and nothing is pending.
+ *                    Inline data: the led_commit index of that proposal (uint64_t).
+ *
+ * Publication order (docs/strategies.md, "How one bar flows"): a committed BarClosed goes to
+ * the "execution" group first; once every execution member acknowledged it, to the
+ * "strategies" group. Other events go to both groups as they commit. */
+#define LED_MSG_BASE      0x4c00u /* 'L' << 8 */
+#define LED_MSG_PROPOSE   (LED_MSG_BASE + 1u)
+#define LED_MSG_COMMITTED (LED_MSG_BASE + 2u)
+#define LED_MSG_ACK       (LED_MSG_BASE + 3u)
+#define LED_MSG_IDLE      (LED_MSG_BASE + 4u)
+
+#define LED_GROUP_EXECUTION  "execution"
+#define LED_GROUP_STRATEGIES "strategies"
+#define LED_JOURNAL_NAME     "journal"
+
+typedef enum led_propose_flags {
+    LED_PROPOSE_PLAIN = 0,
+    LED_PROPOSE_NOTIFY_IDLE = 1, /* send LED_MSG_IDLE to the proposer once the graph is idle */
+} led_propose_flags;
+
+/* One committed event as the journal publishes it, with what subscribers need to act on it
+ * without reading the state: its outcome, and the account's equity and the event's instrument
+ * position after it. */
+typedef struct led_commit {
+    uint64_t index;
+    led_event ev;
+    led_outcome outcome;
+    int64_t equity_e8;   /* account equity after the event */
+    int64_t position_e8; /* the position in the event's instrument after it (0 if none) */
+} led_commit;
 
 /* ---- Snapshot blob -----------------------------------------------------------------------------
  */

@@ -1,0 +1,208 @@
+/* The journal actor: the one place trading actors propose to, and the one that tells them what
+ * committed (DESIGN.md, "Modules"; the protocol is in ledger/led.h). It owns a clu_journal
+ * while it runs, commits each proposal at once, and publishes every committed event to the
+ * "execution" and "strategies" groups, a BarClosed to execution first (docs/strategies.md,
+ * "How one bar flows"). It counts publications until they are acknowledged, so that a proposer
+ * may ask to be told when the whole graph is idle: a backtest's feed paces itself on that. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clu.h"
+
+_Static_assert(LED_MSG_BASE >= ACT_MSG_USER, "the ledger's messages are user messages");
+_Static_assert(sizeof(uint64_t) <= ACT_MSG_INLINE_BYTES, "an ack's index fits inline");
+
+#define GROUP_MEMBERS_MAX 64u /* subscribers per group one publication reaches */
+
+/* A publication shared by every message that carries it: freed with the last one. */
+typedef struct commit_box {
+    led_commit commit; /* first: msg->ptr points at the box */
+    _Atomic uint32_t refs;
+} commit_box;
+
+typedef struct journal_actor {
+    clu_journal *journal; /* borrowed from the spawner for the actor's life */
+    act_system *sys;
+    act_ref self;
+    uint64_t outstanding;  /* COMMITTED messages sent and not yet acknowledged */
+    commit_box *held_bar;  /* a BarClosed waiting for execution's acknowledgements */
+    uint32_t exec_waiting; /* those still expected */
+    bool idle_wanted;      /* a proposer asked for LED_MSG_IDLE */
+    act_ref idle_waiter;
+    uint64_t idle_index;
+    tk_err failure; /* set by the commit callback, which cannot fail the actor itself */
+} journal_actor;
+
+static void box_release(void *ptr)
+{
+    commit_box *box = ptr;
+    /* acq_rel: the last holder sees every write made before the others let go */
+    if (atomic_fetch_sub_explicit(&box->refs, 1u, memory_order_acq_rel) == 1u) free(box);
+}
+
+/* Send box to every member of group; returns how many copies went out. A member whose mailbox
+ * is full or who died is skipped (it recovers from the state, not from the stream). */
+static uint32_t publish(journal_actor *a, const char *group, commit_box *box)
+{
+    act_ref members[GROUP_MEMBERS_MAX];
+    uint32_t count = 0;
+    act_group_members(a->sys, group, members, GROUP_MEMBERS_MAX, &count);
+    TK_ASSERT(count <= GROUP_MEMBERS_MAX); /* more subscribers than a journal serves */
+    uint32_t sent = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        act_msg *msg = act_msg_alloc(a->sys);
+        if (msg == NULL) {
+            a->failure = TK_EFULL;
+            break;
+        }
+        atomic_fetch_add_explicit(&box->refs, 1u, memory_order_relaxed); /* before it is seen */
+        msg->type = LED_MSG_COMMITTED;
+        msg->sender = a->self;
+        msg->ptr = box;
+        msg->ptr_free = box_release;
+        if (act_send(a->sys, members[i], msg) != TK_OK) {
+            act_msg_free(a->sys, msg); /* releases the box's reference */
+            continue;
+        }
+        sent++;
+    }
+    a->outstanding += sent;
+    return sent;
+}
+
+/* clu_journal's commit callback: wrap the event and publish it. */
+static void on_commit(void *arg, uint64_t index, const led_event *ev, const led_outcome *outcome)
+{
+    journal_actor *a = arg;
+    commit_box *box = malloc(sizeof(*box));
+    if (box == NULL) {
+        a->failure = TK_ENOMEM;
+        return;
+    }
+    const led_state *state = clu_journal_state(a->journal);
+    box->commit = (led_commit){.index = index, .ev = *ev, .outcome = *outcome};
+    box->commit.equity_e8 = led_state_equity(state);
+    box->commit.position_e8 = led_state_position(state, ev);
+    atomic_init(&box->refs, 1u); /* the actor's own, dropped below */
+    if (ev->type == LED_EV_BAR_CLOSED && a->held_bar == NULL) {
+        a->exec_waiting = publish(a, LED_GROUP_EXECUTION, box);
+        if (a->exec_waiting > 0) {
+            a->held_bar = box; /* keeps the actor's reference */
+            return;
+        }
+    } else {
+        TK_ASSERT(ev->type != LED_EV_BAR_CLOSED); /* one bar at a time: the feed waits */
+        (void)publish(a, LED_GROUP_EXECUTION, box);
+    }
+    (void)publish(a, LED_GROUP_STRATEGIES, box);
+    box_release(box);
+}
+
+/* Tell the waiting proposer when nothing is in flight any more. */
+static tk_err idle_check(journal_actor *a)
+{
+    if (!a->idle_wanted || a->outstanding > 0 || a->held_bar != NULL) return TK_OK;
+    a->idle_wanted = false;
+    return act_send_data(a->sys, a->idle_waiter, a->self, LED_MSG_IDLE, &a->idle_index,
+                         sizeof(a->idle_index));
+}
+
+static tk_err on_propose(act_ctx *ctx, journal_actor *a, act_msg *msg)
+{
+    const led_event *ev = msg->ptr;
+    if (ev == NULL) return act_fail(ctx, TK_EINVAL, "a proposal without an event");
+    led_propose_flags flags = LED_PROPOSE_PLAIN;
+    if (msg->size_bytes == sizeof(flags)) memcpy(&flags, msg->data, sizeof(flags));
+    uint64_t index = 0;
+    es_error why = {{0}};
+    tk_err err = clu_journal_propose(a->journal, ev, &index, &why);
+    if (err == TK_EINVAL) { /* the proposer's bug, not the journal's: refuse and go on */
+        TK_LOG(TK_LOG_ERROR, "journal", "invalid proposal refused", TK_LOG_STR("why", why.text));
+        return TK_OK;
+    }
+    if (err == TK_OK) err = clu_journal_flush(a->journal, &why);
+    if (err == TK_OK) err = a->failure;
+    if (err != TK_OK) return act_fail(ctx, err, "%s", why.text);
+    if ((flags & LED_PROPOSE_NOTIFY_IDLE) != 0) {
+        TK_ASSERT(!a->idle_wanted); /* one pacing proposer at a time */
+        a->idle_wanted = true;
+        a->idle_waiter = msg->sender;
+        a->idle_index = index;
+    }
+    return idle_check(a);
+}
+
+static tk_err on_ack(journal_actor *a, const act_msg *msg)
+{
+    TK_ASSERT(a->outstanding > 0); /* every ACK answers a COMMITTED */
+    a->outstanding--;
+    uint64_t index = 0;
+    if (msg->size_bytes == sizeof(index)) memcpy(&index, msg->data, sizeof(index));
+    if (a->held_bar != NULL && index == a->held_bar->commit.index) {
+        TK_ASSERT(a->exec_waiting > 0);
+        if (--a->exec_waiting == 0) { /* execution is done with the bar: strategies next */
+            commit_box *box = a->held_bar;
+            a->held_bar = NULL;
+            (void)publish(a, LED_GROUP_STRATEGIES, box);
+            box_release(box);
+            if (a->failure != TK_OK) return a->failure;
+        }
+    }
+    return idle_check(a);
+}
+
+static tk_err journal_init(act_ctx *ctx, void *state, const void *arg)
+{
+    journal_actor *a = state;
+    a->journal = (clu_journal *)arg; /* the spawner lends it for the actor's life */
+    a->sys = act_ctx_system(ctx);
+    a->self = act_self(ctx);
+    TK_ASSERT(a->journal != NULL);
+    tk_err err = clu_journal_subscribe(a->journal, on_commit, a);
+    if (err == TK_OK) err = act_register(a->sys, LED_JOURNAL_NAME, a->self);
+    return err;
+}
+
+static tk_err journal_handle(act_ctx *ctx, void *state, act_msg *msg)
+{
+    journal_actor *a = state;
+    switch (msg->type) {
+    case LED_MSG_PROPOSE:
+        return on_propose(ctx, a, msg);
+    case LED_MSG_ACK:
+        return on_ack(a, msg);
+    default: /* a message type, not an enum: anything else is a sender's bug */
+        return act_fail(ctx, TK_EINVAL, "unexpected message type %u", msg->type);
+    }
+}
+
+static void journal_terminate(act_ctx *ctx, void *state, const act_reason *reason)
+{
+    (void)ctx;
+    (void)reason;
+    journal_actor *a = state;
+    if (a->held_bar != NULL) box_release(a->held_bar);
+    a->held_bar = NULL;
+}
+
+static const act_behaviour journal_behaviour = {
+    .name = "journal",
+    .init = journal_init,
+    .handle = journal_handle,
+    .terminate = journal_terminate,
+};
+
+tk_err clu_journal_actor_spawn(act_system *sys, clu_journal *journal, uint32_t mailbox_capacity,
+                               act_ref *out_ref)
+{
+    TK_ASSERT(sys != NULL && journal != NULL && out_ref != NULL);
+    TK_ASSERT(mailbox_capacity >= 2u);
+    act_spawn_opts opts = {.behaviour = &journal_behaviour,
+                           .state_size_bytes = sizeof(journal_actor),
+                           .arg = journal,
+                           .mailbox_capacity = mailbox_capacity,
+                           .link_to = ACT_REF_NONE,
+                           .trap_exit = false};
+    return act_spawn(sys, &opts, out_ref);
+}
