@@ -26,6 +26,7 @@ int app_gen_events_main(int argc, char **argv);
 int app_audit_main(int argc, char **argv);
 int app_replay_main(int argc, char **argv);
 int app_export_main(int argc, char **argv);
+int app_backtest_main(int argc, char **argv);
 
 /* `troika gen-events` once its options are parsed: write count events of the generator seeded
  * with seed into the store at dir (created when missing) and print what was written, the state

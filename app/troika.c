@@ -17,6 +17,7 @@ static void usage(FILE *out)
                  "  audit verify                  recompute a store's chain hash and state\n"
                  "  replay --until INDEX|TIME     the state as of an index or a time\n"
                  "  export                        the event history as CSV or JSON lines\n"
+                 "  backtest                      a strategy over candle files, with a report\n"
                  "  version                       print the version\n"
                  "SPEC is a log level spec such as \"info\" or \"warn,demo=debug\".\n");
 }
@@ -84,6 +85,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "audit") == 0) return app_audit_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "replay") == 0) return app_replay_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "export") == 0) return app_export_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "backtest") == 0) return app_backtest_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0) {
         printf("troika %s\n", TK_VERSION);
         return 0;

@@ -55,6 +55,15 @@
 #define LED_ORDERS_OPEN_MAX 4096u
 #endif
 
+/* Indicators (strategies/): the longest period an indicator accepts; a period of 0 or above it
+ * is refused with TK_EINVAL. Every window lives inline in the indicator's caller-owned struct,
+ * so that an update never allocates, and this sizes those structs: 8 bytes per period for a
+ * window of doubles (8 KiB at 1024), 32 bytes per period for the Donchian channel's two deques.
+ * A power of two: the deques index their slots by mask. */
+#ifndef STRAT_PERIOD_MAX
+#define STRAT_PERIOD_MAX 1024u
+#endif
+
 _Static_assert((TK_POOL_CAPACITY_MAX & (TK_POOL_CAPACITY_MAX - 1u)) == 0, "power of two");
 _Static_assert((TK_RING_CAPACITY_MAX & (TK_RING_CAPACITY_MAX - 1u)) == 0, "power of two");
 _Static_assert(TK_RING_CAPACITY_MAX <= (1u << 31), "ring indices are uint32_t");
@@ -66,5 +75,9 @@ _Static_assert(LED_INSTRUMENTS_MAX >= 1u && LED_ASSETS_MAX >= 2u,
                "one instrument needs its base and quote assets");
 _Static_assert(LED_ORDERS_OPEN_MAX >= 1u && LED_ORDERS_OPEN_MAX <= (1u << 20),
                "the open-order table is scanned by index");
+
+_Static_assert((STRAT_PERIOD_MAX & (STRAT_PERIOD_MAX - 1u)) == 0, "power of two");
+_Static_assert(STRAT_PERIOD_MAX >= 2u && STRAT_PERIOD_MAX <= (1u << 16),
+               "an indicator struct stays below 2 MiB");
 
 #endif /* TK_BASE_TK_LIMITS_H */

@@ -84,6 +84,10 @@ static void on_commit(void *arg, uint64_t index, const led_event *ev, const led_
     box->commit = (led_commit){.index = index, .ev = *ev, .outcome = *outcome};
     box->commit.equity_e8 = led_state_equity(state);
     box->commit.position_e8 = led_state_position(state, ev);
+    led_order order;
+    uint64_t order_index = led_event_order_index(ev);
+    box->commit.order_open =
+        order_index != 0 && led_state_order_find(state, order_index, &order) == TK_OK;
     atomic_init(&box->refs, 1u); /* the actor's own, dropped below */
     if (ev->type == LED_EV_BAR_CLOSED && a->held_bar == NULL) {
         a->exec_waiting = publish(a, LED_GROUP_EXECUTION, box);
@@ -144,6 +148,11 @@ static tk_err on_ack(journal_actor *a, const act_msg *msg)
         if (--a->exec_waiting == 0) { /* execution is done with the bar: strategies next */
             commit_box *box = a->held_bar;
             a->held_bar = NULL;
+            /* Strategies see the account as it is now, after the bar's fills (execution has
+             * let go of the box: it acknowledged). */
+            box->commit.equity_e8 = led_state_equity(clu_journal_state(a->journal));
+            box->commit.position_e8 =
+                led_state_position(clu_journal_state(a->journal), &box->commit.ev);
             (void)publish(a, LED_GROUP_STRATEGIES, box);
             box_release(box);
             if (a->failure != TK_OK) return a->failure;

@@ -282,6 +282,10 @@ typedef struct led_field_text {
     char text[LED_TEXT_BYTES];
 } led_field_text;
 
+/* The order an event names (OrderAcked, OrderFilled, OrderRejectedByVenue,
+ * OrderCancelRequested, OrderCancelled), or 0. */
+uint64_t led_event_order_index(const led_event *ev);
+
 /* How many fields a type has after type, v and ts_ns (type must be known: TK_ASSERT). */
 uint32_t led_event_field_count(led_event_type type);
 
@@ -608,6 +612,7 @@ typedef struct led_commit {
     led_outcome outcome;
     int64_t equity_e8;   /* account equity after the event */
     int64_t position_e8; /* the position in the event's instrument after it (0 if none) */
+    bool order_open;     /* for an event naming an order: it is still open after the event */
 } led_commit;
 
 /* ---- Snapshot blob -----------------------------------------------------------------------------

@@ -69,3 +69,33 @@ const char *led_order_edge_check(led_order_state from, led_order_state to)
     if (to == LED_ORDER_REJECTED_BY_VENUE) return "the venue already filled part of the order";
     return "not an edge of the order state machine";
 }
+
+uint64_t led_event_order_index(const led_event *ev)
+{
+    TK_ASSERT(ev != NULL);
+    switch (ev->type) {
+    case LED_EV_ORDER_ACKED:
+        return ev->u.order_acked.order_index;
+    case LED_EV_ORDER_FILLED:
+        return ev->u.order_filled.order_index;
+    case LED_EV_ORDER_REJECTED_BY_VENUE:
+        return ev->u.order_rejected_by_venue.order_index;
+    case LED_EV_ORDER_CANCEL_REQUESTED:
+        return ev->u.order_cancel_requested.order_index;
+    case LED_EV_ORDER_CANCELLED:
+        return ev->u.order_cancelled.order_index;
+    case LED_EV_INSTRUMENT_DEFINED:
+    case LED_EV_BAR_CLOSED:
+    case LED_EV_ORDER_REQUESTED:
+    case LED_EV_EXTERNAL_ORDER_ADOPTED:
+    case LED_EV_RISK_LIMITS_SET:
+    case LED_EV_KILL_SWITCH_SET:
+    case LED_EV_CIRCUIT_BREAKER_SET:
+    case LED_EV_FEED_HEALTH:
+    case LED_EV_STRATEGY_ENABLED:
+    case LED_EV_BALANCE_ADJUSTED:
+    case LED_EV_LEADER_CHANGED:
+        return 0;
+    }
+    return 0;
+}

@@ -1,0 +1,33 @@
+/* Private to app/: the backtest's configuration, read from YAML (libyaml) strictly: an unknown
+ * section or key, a value of the wrong type or out of range is an error naming the file, the
+ * line and the key (docs/backtest.md lists every key and its default). */
+#ifndef TK_APP_APP_CONFIG_H
+#define TK_APP_APP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "exec.h"
+#include "led.h"
+#include "strat.h"
+
+typedef struct app_config {
+    char strategy[LED_NAME_BYTES]; /* the engine: "ema_cross" */
+    strat_ema_cross_params ema_cross;
+    char symbol[LED_SYMBOL_BYTES], base[LED_ASSET_BYTES], quote[LED_ASSET_BYTES];
+    int64_t tick_e8, lot_e8, min_notional_e8;
+    int64_t initial_equity_e8;
+    exec_paper_opts venue;
+    struct led_ev_risk_limits_set risk;
+} app_config;
+
+/* The defaults of docs/backtest.md; the instrument's names come from the first data file's
+ * name when it reads <venue>_<BASE>-<QUOTE>_... (e.g. coinbase_BTC-USD_4h_....csv), else
+ * ASSET-QUOTE. */
+void app_config_defaults(app_config *cfg, const char *first_data_file);
+
+/* Read path over the defaults in cfg. Errors: TK_EINVAL (why: "FILE:LINE: key 'k' in
+ * 'section': what"), TK_ENOENT / TK_EPERM (the file cannot be opened; why says so). */
+TK_MUST_USE tk_err app_config_load(const char *path, app_config *cfg, char *why, size_t why_size);
+
+#endif /* TK_APP_APP_CONFIG_H */

@@ -1,0 +1,9 @@
+/* The strategies module's test executable: every group, non-zero exit if any test failed. */
+#include "strategies_tests.h"
+
+int main(void)
+{
+    int failed = 0;
+    failed += strat_test_ind();
+    return failed == 0 ? 0 : 1;
+}
