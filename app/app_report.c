@@ -134,8 +134,17 @@ typedef struct trade {
     i128 qty_e8;    /* total bought into the position (equals the total taken out once closed) */
     i128 entry_e16; /* sum of price * qty of the fills that grew the position */
     i128 exit_e16;  /* sum of price * qty of the fills that shrank it */
-    i128 fees_e8;   /* fees of those fills, a flipping fill's split by quantity */
+    i128 entry_e8;  /* cash those fills moved: each fill's notional rounded half-even, as the
+                       ledger books it, so that trades reconcile with the account exactly */
+    i128 exit_e8;
+    i128 fees_e8; /* fees of those fills, a flipping fill's split by quantity */
 } trade;
+
+/* A fill's notional as the ledger books it: price * qty / 1e8, half-even. */
+static i128 cash_e8(int64_t price_e8, i128 qty_e8)
+{
+    return div_half_even((i128)price_e8 * qty_e8, LED_SCALE);
+}
 
 /* A closed trade in report units. */
 typedef struct trade_result {
@@ -162,6 +171,8 @@ static void trade_start(trade *t, const app_fill *f, int sign, i128 qty_e8, i128
     t->qty_e8 = qty_e8;
     t->entry_e16 = (i128)f->price_e8 * qty_e8;
     t->exit_e16 = 0;
+    t->entry_e8 = cash_e8(f->price_e8, qty_e8);
+    t->exit_e8 = 0;
     t->fees_e8 = fee_e8;
 }
 
@@ -183,6 +194,7 @@ static bool walker_fill(walker *w, const app_fill *f, trade *closed)
     if (sign == t->sign) { /* the position grows */
         t->qty_e8 += qty;
         t->entry_e16 += (i128)f->price_e8 * qty;
+        t->entry_e8 += cash_e8(f->price_e8, qty);
         t->fees_e8 += f->fee_e8;
         w->position_e8 += sign * qty;
         return false;
@@ -191,6 +203,7 @@ static bool walker_fill(walker *w, const app_fill *f, trade *closed)
     TK_ASSERT(held > 0);
     if (qty < held) { /* it shrinks */
         t->exit_e16 += (i128)f->price_e8 * qty;
+        t->exit_e8 += cash_e8(f->price_e8, qty);
         t->fees_e8 += f->fee_e8;
         w->position_e8 += sign * qty;
         return false;
@@ -198,6 +211,7 @@ static bool walker_fill(walker *w, const app_fill *f, trade *closed)
     /* it closes, and flips when qty > held: the fee is split by quantity, half-even */
     i128 close_fee = qty == held ? f->fee_e8 : div_half_even((i128)f->fee_e8 * held, qty);
     t->exit_e16 += (i128)f->price_e8 * held;
+    t->exit_e8 += cash_e8(f->price_e8, held);
     t->fees_e8 += close_fee;
     t->exit_ts_ns = f->ts_ns;
     *closed = *t;
@@ -218,7 +232,7 @@ static void trade_settle(const trade *t, trade_result *out)
     out->entry_price_e8 = clamp64(div_half_even(t->entry_e16, t->qty_e8));
     out->exit_price_e8 = clamp64(div_half_even(t->exit_e16, t->qty_e8));
     out->fees_e8 = clamp64(t->fees_e8);
-    i128 gross_e8 = div_half_even(t->sign * (t->exit_e16 - t->entry_e16), LED_SCALE);
+    i128 gross_e8 = t->sign * (t->exit_e8 - t->entry_e8);
     out->pnl_e8 = gross_e8 - t->fees_e8;
     out->ret = (double)out->pnl_e8 * (double)LED_SCALE / (double)t->entry_e16;
 }
@@ -704,9 +718,24 @@ static json_t *json_report(const app_report_input *in, const app_report_metrics 
     jobj root = {json_object(), true};
     jstr(&root, "report", "troika backtest");
     jint(&root, "version", 1);
+    /* The summary a reader looks for first, at the top level under these names (issue 5);
+     * the sections after it hold every figure. */
+    jcount(&root, "trades", m->trades);
+    jreal(&root, "total_return", m->total_return);
+    jreal(&root, "cagr", m->cagr);
+    jreal(&root, "sharpe", m->sharpe);
+    jreal(&root, "sortino", m->sortino);
+    jreal(&root, "max_drawdown", m->max_drawdown);
+    jint(&root, "max_drawdown_duration", m->max_drawdown_duration_s);
+    jreal(&root, "win_rate", m->win_rate);
+    jreal(&root, "profit_factor", m->profit_factor);
+    jreal(&root, "exposure", m->exposure);
+    jmoney(&root, "fees", m->fees_e8);
+    jmoney(&root, "final_equity", m->final_equity_e8);
+    jstr(&root, "state_hash", m->state_hash_hex);
     jput(&root, "run", json_run(in, m, &root.ok));
     jput(&root, "returns", json_returns(m, &root.ok));
-    jput(&root, "trades", json_trades(m, &root.ok));
+    jput(&root, "trade_stats", json_trades(m, &root.ok));
     jobj ledger = {json_object(), true};
     jstr(&ledger, "state_hash", m->state_hash_hex);
     jcount(&ledger, "events", m->events);

@@ -180,8 +180,10 @@ static bool header_name_fits(size_t index, const char *name, size_t size)
 static void header_trim(const char **name, size_t *size)
 {
     TK_ASSERT(name != NULL && *name != NULL);
-    while (*size > 0 && (*name)[0] == ' ') (*name)++, (*size)--;
-    while (*size > 0 && (*name)[*size - 1] == ' ') (*size)--;
+    while (*size > 0 && (*name)[0] == ' ')
+        (*name)++, (*size)--;
+    while (*size > 0 && (*name)[*size - 1] == ' ')
+        (*size)--;
     if (*size >= 2 && (*name)[0] == '"' && (*name)[*size - 1] == '"') (*name)++, *size -= 2;
     TK_ASSERT(*size <= FEED_LINE_BYTES_MAX);
 }
@@ -190,7 +192,8 @@ static size_t count_fields(const char *line, size_t size)
 {
     TK_ASSERT(line != NULL);
     size_t count = 1;
-    for (size_t i = 0; i < size; i++) count += line[i] == ',' ? 1u : 0u;
+    for (size_t i = 0; i < size; i++)
+        count += line[i] == ',' ? 1u : 0u;
     TK_ASSERT(count >= 1);
     return count;
 }

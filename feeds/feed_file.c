@@ -57,7 +57,8 @@ const char *feed__show(const char *text, size_t size, char out[FEED__SHOW_BYTES]
     TK_ASSERT(text != NULL || size == 0);
     const size_t keep = FEED__SHOW_BYTES - 4u; /* room for "..." and the NUL */
     size_t len = size <= keep + 3u ? size : keep;
-    for (size_t i = 0; i < len; i++) out[i] = (text[i] >= ' ' && text[i] <= '~') ? text[i] : '?';
+    for (size_t i = 0; i < len; i++)
+        out[i] = (text[i] >= ' ' && text[i] <= '~') ? text[i] : '?';
     if (len < size) {
         memcpy(out + len, "...", 3);
         len += 3;
@@ -449,8 +450,8 @@ tk_err feed_file_open(const char *path, const tk_mem *mem, feed_file **out_file,
     if (stream == NULL) {
         tk_err err = tk_err_from_errno(errno);
         if (fd >= 0) close(fd);
-        if (why != NULL) snprintf(why->text, sizeof(why->text), "%s: cannot open: %s", path,
-                                  tk_err_str(err));
+        if (why != NULL)
+            snprintf(why->text, sizeof(why->text), "%s: cannot open: %s", path, tk_err_str(err));
         return err;
     }
     tk_err err = feed_file_open_stream(stream, path, mem, out_file, why);

@@ -10,19 +10,20 @@
 
 #include "feed.h"
 
-#define FEED__FIELDS     6u                 /* time, open, high, low, close, volume */
-#define FEED__READ_BYTES (64u * 1024u)      /* the CSV read buffer */
-#define FEED__NAME_BYTES 192u               /* file name kept for messages, with its NUL */
-#define FEED__SHOW_BYTES 48u                /* a value quoted in a message, with its NUL */
-#define FEED__TIME_BYTES 24u                /* a JSON open time written as decimal text */
-#define FEED__BLANK_TAIL_MAX 64u            /* blank lines allowed at the end of a CSV */
+#define FEED__FIELDS         6u            /* time, open, high, low, close, volume */
+#define FEED__READ_BYTES     (64u * 1024u) /* the CSV read buffer */
+#define FEED__NAME_BYTES     192u          /* file name kept for messages, with its NUL */
+#define FEED__SHOW_BYTES     48u           /* a value quoted in a message, with its NUL */
+#define FEED__TIME_BYTES     24u           /* a JSON open time written as decimal text */
+#define FEED__BLANK_TAIL_MAX 64u           /* blank lines allowed at the end of a CSV */
 
 _Static_assert(FEED__READ_BYTES >= 2u * (FEED_LINE_BYTES_MAX + 2u), "a whole line fits twice");
 
 /* The names of the six fields, in file order, for messages ("time", "open", ...). */
 extern const char *const feed__field_names[FEED__FIELDS];
 
-/* ---- Decimal and time text (feed_text.c) ------------------------------------------------------ */
+/* ---- Decimal and time text (feed_text.c) ------------------------------------------------------
+ */
 
 /* A decimal into 1e-8 units: an optional '-', digits with at most one '.', at least one digit,
  * then optionally an exponent ('e' or 'E', an optional sign, digits). Digits past the 8th
@@ -48,11 +49,11 @@ bool feed__looks_iso(const char *text, size_t size);
 
 /* A line reader over a FILE through one fixed buffer: no allocation, whatever the file size. */
 typedef struct feed__lines {
-    FILE *stream;  /* borrowed */
-    size_t start;  /* unread bytes are buf[start, end) */
+    FILE *stream; /* borrowed */
+    size_t start; /* unread bytes are buf[start, end) */
     size_t end;
-    bool eof;      /* the stream has no more bytes */
-    uint64_t line; /* number of the last line returned (1 = the first) */
+    bool eof;           /* the stream has no more bytes */
+    uint64_t line;      /* number of the last line returned (1 = the first) */
     size_t total_bytes; /* bytes taken from the stream so far */
     char buf[FEED__READ_BYTES];
 } feed__lines;

@@ -91,7 +91,8 @@ tk_err feed__json_load(feed__lines *lines, json_t **out_doc, char *detail, size_
             return src.err;
         }
         if (src.too_big) {
-            snprintf(detail, detail_size, "JSON larger than %u bytes (read whole): convert it to CSV",
+            snprintf(detail, detail_size,
+                     "JSON larger than %u bytes (read whole): convert it to CSV",
                      (unsigned)FEED_JSON_BYTES_MAX);
             return TK_EINVAL;
         }

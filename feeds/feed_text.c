@@ -7,10 +7,10 @@
 #include "feed_internal.h"
 #include "led.h"
 
-#define NS_PER_S          ((int64_t)1000000000)
-#define EXPONENT_ABS_MAX  100000 /* larger exponents are clamped: the result is 0 or overflows */
-#define INT_DIGITS_MAX    20     /* more integer digits than this cannot fit in 1e-8 units */
-#define DECIMAL_TEXT_BYTES 40u   /* '-', INT_DIGITS_MAX digits, '.', 8 digits */
+#define NS_PER_S           ((int64_t)1000000000)
+#define EXPONENT_ABS_MAX   100000 /* larger exponents are clamped: the result is 0 or overflows */
+#define INT_DIGITS_MAX     20     /* more integer digits than this cannot fit in 1e-8 units */
+#define DECIMAL_TEXT_BYTES 40u    /* '-', INT_DIGITS_MAX digits, '.', 8 digits */
 
 _Static_assert(DECIMAL_TEXT_BYTES >= 1u + INT_DIGITS_MAX + 1u + LED_SCALE_DIGITS, "fits");
 
@@ -23,7 +23,8 @@ static size_t digits_at(const char *text, size_t size, size_t at)
 {
     TK_ASSERT(at <= size);
     size_t count = 0;
-    while (at + count < size && is_digit(text[at + count])) count++;
+    while (at + count < size && is_digit(text[at + count]))
+        count++;
     TK_ASSERT(at + count <= size);
     return count;
 }
@@ -139,7 +140,8 @@ tk_err feed__decimal_parse(const char *text, size_t size, int64_t *out_e8, const
     if (err != TK_OK) return err;
     int64_t lead = 0; /* leading zeros of D: they only move the point */
     int64_t count = (int64_t)(d.int_count + d.frac_count);
-    while (lead < count && digit_at(&d, lead) == 0) lead++;
+    while (lead < count && digit_at(&d, lead) == 0)
+        lead++;
     if (lead == count) {
         *out_e8 = 0; /* every digit is 0, whatever the exponent */
         return TK_OK;
@@ -153,7 +155,8 @@ tk_err feed__decimal_parse(const char *text, size_t size, int64_t *out_e8, const
     size_t len = 0;
     if (d.negative) buf[len++] = '-';
     int64_t int_first = d.point > lead ? lead : d.point; /* the first integer digit, or none */
-    for (int64_t i = int_first; i < d.point; i++) buf[len++] = (char)('0' + digit_at(&d, i));
+    for (int64_t i = int_first; i < d.point; i++)
+        buf[len++] = (char)('0' + digit_at(&d, i));
     buf[len++] = '.';
     for (int64_t i = 0; i < LED_SCALE_DIGITS; i++) {
         buf[len++] = (char)('0' + digit_at(&d, d.point + i));
@@ -200,7 +203,8 @@ static int fixed_number(const char *text, size_t size, size_t at, size_t width)
     TK_ASSERT(width > 0 && width <= 4);
     if (at + width > size || digits_at(text, size, at) < width) return -1;
     int value = 0;
-    for (size_t i = 0; i < width; i++) value = value * 10 + (text[at + i] - '0');
+    for (size_t i = 0; i < width; i++)
+        value = value * 10 + (text[at + i] - '0');
     TK_ASSERT(value >= 0);
     return value;
 }
@@ -299,7 +303,8 @@ static tk_err iso_tail(const char *text, size_t size, size_t at, int64_t *out_ns
             *reason = "fraction of a second must have 1 to 9 digits";
             return TK_EINVAL;
         }
-        for (size_t i = 0; i < 9; i++) ns = ns * 10 + (i < count ? text[at + 1 + i] - '0' : 0);
+        for (size_t i = 0; i < 9; i++)
+            ns = ns * 10 + (i < count ? text[at + 1 + i] - '0' : 0);
         at += 1 + count;
     }
     size_t rest = size - at;

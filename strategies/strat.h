@@ -1,5 +1,5 @@
 /* troika strategies (prefix strat_): the technical indicators that strategies are built from,
- * and (to come) the strategy actors. docs/strategies.md defines both; where the two differ,
+ * and the strategy actors. docs/strategies.md defines both; where the two differ,
  * that page is right and this code is wrong.
  *
  * The module's one public header. It has one section per part, each between its own

@@ -20,8 +20,8 @@
 #include "feeds_tests.h"
 #include "tk_test.h"
 
-#define NS 1000000000LL
-#define E8 100000000LL
+#define NS INT64_C(1000000000)
+#define E8 INT64_C(100000000)
 
 /* The group's scratch directory (mkdtemp), emptied and removed by the group teardown. */
 static char dir[64];
@@ -49,6 +49,41 @@ static int group_teardown(void **state)
     return rmdir(dir);
 }
 
+/* Readers open in the running test, closed by test_teardown when a test fails half-way. */
+#define OPEN_MAX 4
+static feed_file *open_files[OPEN_MAX];
+
+static feed_file *track(feed_file *f)
+{
+    for (size_t i = 0; i < OPEN_MAX; i++) {
+        if (open_files[i] == NULL) {
+            open_files[i] = f;
+            return f;
+        }
+    }
+    fail_msg("more than %d readers open", OPEN_MAX);
+    return f;
+}
+
+/* feed_file_close for a tracked reader. */
+static void close_file(feed_file *f)
+{
+    for (size_t i = 0; i < OPEN_MAX; i++) {
+        if (open_files[i] == f) open_files[i] = NULL;
+    }
+    feed_file_close(f);
+}
+
+static int test_teardown(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < OPEN_MAX; i++) {
+        feed_file_close(open_files[i]);
+        open_files[i] = NULL;
+    }
+    return 0;
+}
+
 /* Write size bytes to <dir>/<name>; returns the path (valid until the next write). */
 static const char *write_bytes(const char *name, const char *bytes, size_t size)
 {
@@ -71,7 +106,7 @@ static feed_file *open_ok(const char *file_path)
     feed_error why = {{0}};
     tk_err err = feed_file_open(file_path, tk_mem_system(), &f, &why);
     if (err != TK_OK) fail_msg("open %s: %s: %s", file_path, tk_err_name(err), why.text);
-    return f;
+    return track(f);
 }
 
 static feed_bar next_ok(feed_file *f)
@@ -119,7 +154,8 @@ static void expect_row_error(const char *text, int good_bars, const char *suffix
 {
     const char *file_path = write_text("bad_row", text);
     feed_file *f = open_ok(file_path);
-    for (int i = 0; i < good_bars; i++) (void)next_ok(f);
+    for (int i = 0; i < good_bars; i++)
+        (void)next_ok(f);
     for (int i = 0; i < 2; i++) {
         feed_bar bar;
         tk_test_mark(&bar, sizeof(bar));
@@ -128,19 +164,19 @@ static void expect_row_error(const char *text, int good_bars, const char *suffix
         assert_true(tk_test_is_marked(&bar, sizeof(bar))); /* out untouched on error */
         expect_text(file_path, why.text, suffix);
     }
-    feed_file_close(f);
+    close_file(f);
 }
 
 static void expect_bar(feed_bar bar, int64_t ts_s, int64_t o, int64_t h, int64_t l, int64_t c,
                        int64_t v, uint64_t gap, uint64_t line)
 {
-    const int64_t got[] = {bar.open_ts_ns, bar.open_e8, bar.high_e8, bar.low_e8, bar.close_e8,
-                           bar.volume_e8, (int64_t)bar.gap_bars, (int64_t)bar.line};
+    const int64_t got[] = {bar.open_ts_ns, bar.open_e8,   bar.high_e8,           bar.low_e8,
+                           bar.close_e8,   bar.volume_e8, (int64_t)bar.gap_bars, (int64_t)bar.line};
     const int64_t want[] = {ts_s * NS, o, h, l, c, v, (int64_t)gap, (int64_t)line};
     for (size_t i = 0; i < sizeof(got) / sizeof(got[0]); i++) {
         if (got[i] != want[i]) {
-            fail_msg("bar at line %" PRIu64 ", value %zu: got %" PRId64 ", want %" PRId64,
-                     bar.line, i, got[i], want[i]);
+            fail_msg("bar at line %" PRIu64 ", value %zu: got %" PRId64 ", want %" PRId64, bar.line,
+                     i, got[i], want[i]);
         }
     }
 }
@@ -150,9 +186,10 @@ static void expect_bar(feed_bar bar, int64_t ts_s, int64_t o, int64_t h, int64_t
 static void test_csv_unix_seconds(void **state)
 {
     (void)state;
-    feed_file *f = open_ok(write_text("s.csv", "start_unix_s,open,high,low,close,volume\n"
-                                               "1463544000,456.16,456.81,455.3,456.02,561.88098307\n"
-                                               "1463558400,456.14,456.33,454.79,456.1,446.0329534\n"));
+    feed_file *f =
+        open_ok(write_text("s.csv", "start_unix_s,open,high,low,close,volume\n"
+                                    "1463544000,456.16,456.81,455.3,456.02,561.88098307\n"
+                                    "1463558400,456.14,456.33,454.79,456.1,446.0329534\n"));
     assert_string_equal(feed_file_format(f), "csv-unix-s");
     assert_int_equal(feed_file_interval_s(f), 14400);
     expect_bar(next_ok(f), 1463544000, 45616000000, 45681000000, 45530000000, 45602000000,
@@ -160,23 +197,24 @@ static void test_csv_unix_seconds(void **state)
     expect_bar(next_ok(f), 1463558400, 45614000000, 45633000000, 45479000000, 45610000000,
                44603295340, 0, 3);
     expect_end(f);
-    feed_file_close(f);
+    close_file(f);
 }
 
 static void test_csv_unix_ms_crlf_bom(void **state)
 {
     (void)state;
-    feed_file *f = open_ok(write_text("ms.csv", "\xEF\xBB\xBFopen_time_ms,open,high,low,close,volume\r\n"
-                                                "1570752000000,0.00141342,0.00141557,0.00141266,"
-                                                "0.00141418,1482.0\r\n"
-                                                "1570752060000,0.00141597,0.00141658,0.00141597,"
-                                                "0.00141658,0\r\n"));
+    feed_file *f =
+        open_ok(write_text("ms.csv", "\xEF\xBB\xBFopen_time_ms,open,high,low,close,volume\r\n"
+                                     "1570752000000,0.00141342,0.00141557,0.00141266,"
+                                     "0.00141418,1482.0\r\n"
+                                     "1570752060000,0.00141597,0.00141658,0.00141597,"
+                                     "0.00141658,0\r\n"));
     assert_string_equal(feed_file_format(f), "csv-unix-ms");
     assert_int_equal(feed_file_interval_s(f), 60);
     expect_bar(next_ok(f), 1570752000, 141342, 141557, 141266, 141418, 1482 * E8, 0, 2);
     expect_bar(next_ok(f), 1570752060, 141597, 141658, 141597, 141658, 0, 0, 3);
     expect_end(f);
-    feed_file_close(f);
+    close_file(f);
 }
 
 static void test_csv_iso(void **state)
@@ -191,13 +229,13 @@ static void test_csv_iso(void **state)
                                                  "2021-12-31 23:05:00,1,1,1,1,1"));
     assert_string_equal(feed_file_format(f), "csv-iso");
     assert_int_equal(feed_file_interval_s(f), 60);
-    expect_bar(next_ok(f), 1640991660, 4631900000000, 4638500000000, 4631900000000,
-               4637700000000, 230041372950000, 0, 2);
+    expect_bar(next_ok(f), 1640991660, 4631900000000, 4638500000000, 4631900000000, 4637700000000,
+               230041372950000, 0, 2);
     expect_bar(next_ok(f), 1640991720, E8, E8, E8, E8, E8, 0, 3);
     expect_bar(next_ok(f), 1640991780, E8, E8, E8, E8, E8, 0, 4);
     expect_bar(next_ok(f), 1640991900, E8, E8, E8, E8, E8, 1, 5);
     expect_end(f);
-    feed_file_close(f);
+    close_file(f);
 }
 
 static void test_csv_iso_dates_and_fractions(void **state)
@@ -212,14 +250,14 @@ static void test_csv_iso_dates_and_fractions(void **state)
     expect_bar(next_ok(f), 1709164800, E8, E8, E8, E8, E8, 0, 3);
     expect_bar(next_ok(f), 1709251200, E8, E8, E8, E8, E8, 0, 4);
     expect_bar(next_ok(f), 1709424000, E8, E8, E8, E8, E8, 1, 5);
-    feed_file_close(f);
+    close_file(f);
     f = open_ok(write_text("frac.csv", "time,open,high,low,close,volume\n"
                                        "2020-01-01T00:00:00.5Z,1,1,1,1,1\n"
                                        "2020-01-01T00:00:01.500000000Z,1,1,1,1,1\n"));
     assert_int_equal(feed_file_interval_s(f), 1);
     assert_true(next_ok(f).open_ts_ns == 1577836800 * NS + NS / 2);
     assert_true(next_ok(f).open_ts_ns == 1577836801 * NS + NS / 2);
-    feed_file_close(f);
+    close_file(f);
 }
 
 static const char kline_json[] =
@@ -239,24 +277,28 @@ static void test_binance_klines_json(void **state)
     feed_file *f = open_ok(write_text("klines.json", kline_json));
     assert_string_equal(feed_file_format(f), "binance-klines-json");
     assert_int_equal(feed_file_interval_s(f), 60);
-    expect_bar(next_ok(f), 1634943780, 6068522000000, 6072984000000, 6067090000000,
-               6071927000000, 2163272000, 0, 1);
-    expect_bar(next_ok(f), 1634943840, 6071928000000, 6078041000000, 6070700000000,
-               6077181000000, 2191797000, 0, 2);
-    expect_bar(next_ok(f), 1634943960, 6076871000000, 6080752000000, 6075651000000,
-               6078656000000, 0, 1, 3);
+    expect_bar(next_ok(f), 1634943780, 6068522000000, 6072984000000, 6067090000000, 6071927000000,
+               2163272000, 0, 1);
+    expect_bar(next_ok(f), 1634943840, 6071928000000, 6078041000000, 6070700000000, 6077181000000,
+               2191797000, 0, 2);
+    expect_bar(next_ok(f), 1634943960, 6076871000000, 6080752000000, 6075651000000, 6078656000000,
+               0, 1, 3);
     expect_end(f);
-    feed_file_close(f);
+    close_file(f);
 }
 
 static void test_header_variants(void **state)
 {
     (void)state;
     const char *headers[] = {
-        "time,open,high,low,close,volume",       "TIMESTAMP,OPEN,HIGH,LOW,CLOSE,VOLUME",
-        "ts,o,h,l,c,v",                          "open_time,open,high,low,close,vol",
-        " \"datetime\" , open ,high,low,close,volume_usd", "start,open,high,low,close,Volume (BTC)",
-        "t,Open,High,Low,Close,Volume",          "candle_begin_time,open,high,low,close,volume",
+        "time,open,high,low,close,volume",
+        "TIMESTAMP,OPEN,HIGH,LOW,CLOSE,VOLUME",
+        "ts,o,h,l,c,v",
+        "open_time,open,high,low,close,vol",
+        " \"datetime\" , open ,high,low,close,volume_usd",
+        "start,open,high,low,close,Volume (BTC)",
+        "t,Open,High,Low,Close,Volume",
+        "candle_begin_time,open,high,low,close,volume",
     };
     for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
         char text[256];
@@ -265,8 +307,9 @@ static void test_header_variants(void **state)
         feed_error why = {{0}};
         tk_err err = feed_file_open(write_text("h.csv", text), tk_mem_system(), &f, &why);
         if (err != TK_OK) fail_msg("header '%s': %s", headers[i], why.text);
+        track(f);
         expect_bar(next_ok(f), 1600000000, E8, 2 * E8, E8 / 2, 3 * E8 / 2, 10 * E8, 0, 2);
-        feed_file_close(f);
+        close_file(f);
     }
 }
 
@@ -277,18 +320,18 @@ static void test_header_only_and_empty_array(void **state)
     assert_string_equal(feed_file_format(f), "csv");
     assert_int_equal(feed_file_interval_s(f), 0);
     expect_end(f);
-    feed_file_close(f);
+    close_file(f);
     f = open_ok(write_text("empty.json", " [ ]\n"));
     assert_string_equal(feed_file_format(f), "binance-klines-json");
     assert_int_equal(feed_file_interval_s(f), 0);
     expect_end(f);
-    feed_file_close(f);
+    close_file(f);
     /* one bar: no step, no interval */
     f = open_ok(write_text("one.csv", "time,open,high,low,close,volume\n1600000000,1,1,1,1,1"));
     assert_int_equal(feed_file_interval_s(f), 0);
     expect_bar(next_ok(f), 1600000000, E8, E8, E8, E8, E8, 0, 2);
     expect_end(f);
-    feed_file_close(f);
+    close_file(f);
 }
 
 /* ---- Gaps and the interval ------------------------------------------------------------------ */
@@ -302,9 +345,10 @@ static void test_gaps(void **state)
                                                   "1600000480,1,1,1,1,1\n"));
     assert_int_equal(feed_file_interval_s(f), 60);
     const uint64_t gaps[] = {0, 0, 1, 0, 3};
-    for (size_t i = 0; i < 5; i++) assert_int_equal(next_ok(f).gap_bars, gaps[i]);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(next_ok(f).gap_bars, gaps[i]);
     expect_end(f);
-    feed_file_close(f);
+    close_file(f);
     /* the smallest step wins even when a gap comes first */
     f = open_ok(write_text("gap_first.csv", "time,open,high,low,close,volume\n"
                                             "1600000000,1,1,1,1,1\n1600000120,1,1,1,1,1\n"
@@ -313,7 +357,7 @@ static void test_gaps(void **state)
     assert_int_equal(next_ok(f).gap_bars, 0);
     assert_int_equal(next_ok(f).gap_bars, 1);
     assert_int_equal(next_ok(f).gap_bars, 0);
-    feed_file_close(f);
+    close_file(f);
 }
 
 /* A file of count one-minute bars from 1600000000 (ms, CRLF), then extra rows. */
@@ -325,7 +369,7 @@ static const char *write_minutes(const char *name, uint32_t count, const char *e
     size_t len = (size_t)snprintf(text, cap, "time,open,high,low,close,volume\r\n");
     for (uint32_t i = 0; i < count; i++) {
         len += (size_t)snprintf(text + len, cap - len, "%" PRId64 ",2,3,1,2,%u\r\n",
-                                (1600000000LL + 60LL * i) * 1000LL, i);
+                                (INT64_C(1600000000) + 60 * (int64_t)i) * 1000, i);
     }
     len += (size_t)snprintf(text + len, cap - len, "%s", extra);
     const char *file_path = write_bytes(name, text, len);
@@ -338,7 +382,7 @@ static void test_gaps_after_read_ahead(void **state)
     (void)state;
     const uint32_t n = FEED_INTERVAL_PROBE_BARS + 100u;
     char extra[256];
-    int64_t last_ms = (1600000000LL + 60LL * (n - 1u)) * 1000LL;
+    int64_t last_ms = (INT64_C(1600000000) + 60 * (int64_t)(n - 1u)) * 1000;
     snprintf(extra, sizeof(extra), "%" PRId64 ",2,3,1,2,1\r\n%" PRId64 ",2,3,1,2,1\r\n",
              last_ms + 5 * 60000, last_ms + 6 * 60000);
     feed_file *f = open_ok(write_minutes("long.csv", n, extra));
@@ -352,7 +396,7 @@ static void test_gaps_after_read_ahead(void **state)
     assert_int_equal(next_ok(f).gap_bars, 4);
     assert_int_equal(next_ok(f).gap_bars, 0);
     expect_end(f);
-    feed_file_close(f);
+    close_file(f);
 }
 
 static void test_step_errors(void **state)
@@ -366,14 +410,15 @@ static void test_step_errors(void **state)
                      "the bar interval of 60 s");
     /* after the read-ahead: smaller than the interval, then not a multiple of it */
     const uint32_t n = FEED_INTERVAL_PROBE_BARS + 10u;
-    int64_t last_ms = (1600000000LL + 60LL * (n - 1u)) * 1000LL;
+    int64_t last_ms = (INT64_C(1600000000) + 60 * (int64_t)(n - 1u)) * 1000;
     char extra[128];
     char suffix[256];
     const int64_t steps_s[] = {30, 150};
     for (size_t i = 0; i < 2; i++) {
         snprintf(extra, sizeof(extra), "%" PRId64 ",2,3,1,2,1\n", last_ms + steps_s[i] * 1000);
         feed_file *f = open_ok(write_minutes("step.csv", n, extra));
-        for (uint32_t b = 0; b < n; b++) (void)next_ok(f);
+        for (uint32_t b = 0; b < n; b++)
+            (void)next_ok(f);
         feed_bar bar;
         feed_error why = {{0}};
         EXPECT_ERR(feed_file_next(f, &bar, &why), TK_EINVAL);
@@ -382,7 +427,7 @@ static void test_step_errors(void **state)
                  "interval of 60 s",
                  n + 2u, steps_s[i], n + 1u, i == 0 ? "less than" : "not a multiple of");
         expect_text(path, why.text, suffix);
-        feed_file_close(f);
+        close_file(f);
     }
     /* a step of a fraction of a second */
     expect_row_error("time,open,high,low,close,volume\n2020-01-01 00:00:00,1,1,1,1,1\n"
@@ -401,7 +446,7 @@ static int64_t volume_of(const char *text)
     snprintf(file, sizeof(file), "time,open,high,low,close,volume\n1600000000,1,1,1,1,%s\n", text);
     feed_file *f = open_ok(write_text("vol.csv", file));
     int64_t volume = next_ok(f).volume_e8;
-    feed_file_close(f);
+    close_file(f);
     return volume;
 }
 
@@ -415,8 +460,8 @@ static void test_rounding_and_exponents(void **state)
     const num_case cases[] = {
         {"218102.59507500002", 21810259507500}, /* a float artefact of the ftx file */
         {"380591.00179999997", 38059100180000},
-        {"0.000000015", 2},  /* tie: to the even neighbour, up */
-        {"0.000000025", 2},  /* tie: to the even neighbour, down */
+        {"0.000000015", 2}, /* tie: to the even neighbour, up */
+        {"0.000000025", 2}, /* tie: to the even neighbour, down */
         {"0.0000000250001", 3},
         {"0.000000005", 0},
         {"0.0000000049999", 0},
@@ -500,8 +545,8 @@ static void run_row_cases(const row_case *cases, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
         char text[512];
-        snprintf(text, sizeof(text),
-                 "time,open,high,low,close,volume\n1600000000,1,1,1,1,1\n%s\n", cases[i].row);
+        snprintf(text, sizeof(text), "time,open,high,low,close,volume\n1600000000,1,1,1,1,1\n%s\n",
+                 cases[i].row);
         expect_row_error(text, 1, cases[i].suffix);
     }
 }
@@ -570,7 +615,8 @@ static void test_time_errors(void **state)
         {"2020-01-01 00:00:60", "hour, minute or second out of range"},
         {"2020-01-01 01:00:00+01:00",
          "only UTC times are accepted (nothing, Z or +00:00 after the time)"},
-        {"2020-01-01 01:00:00z", "only UTC times are accepted (nothing, Z or +00:00 after the time)"},
+        {"2020-01-01 01:00:00z",
+         "only UTC times are accepted (nothing, Z or +00:00 after the time)"},
         {"2020-01-01 01:00:00.1234567890", "fraction of a second must have 1 to 9 digits"},
         {"2020-01-01 01:00:00.", "fraction of a second must have 1 to 9 digits"},
         {"2020-01-01X01:00:00", "not an ISO date and time (a ' ' or 'T' must follow the date)"},
@@ -596,13 +642,13 @@ static void test_time_errors(void **state)
     feed_file *f = open_ok(write_text("late.csv", "time,open,high,low,close,volume\n"
                                                   "2262-04-11 23:47:16.854775807,1,1,1,1,1\n"));
     assert_true(next_ok(f).open_ts_ns == INT64_MAX);
-    feed_file_close(f);
+    close_file(f);
     expect_row_error("time,open,high,low,close,volume\nhello,1,1,1,1,1\n", 0,
                      ":2: field 'time': neither a unix time (whole seconds or milliseconds) nor "
                      "an ISO date (YYYY-MM-DD[ HH:MM:SS[.fff]][Z]) ('hello')");
     f = open_ok(path);
     assert_string_equal(feed_file_format(f), "csv");
-    feed_file_close(f);
+    close_file(f);
     /* a file in ms meets a time in seconds; unix times after 2262 */
     expect_row_error("time,open,high,low,close,volume\n1600000000000,1,1,1,1,1\n"
                      "1600000060,1,1,1,1,1\n",
@@ -643,7 +689,7 @@ static void test_line_length(void **state)
         (void)next_ok(f);
         assert_int_equal(next_ok(f).volume_e8, E8); /* 4096 bytes: the longest line */
         expect_end(f);
-        feed_file_close(f);
+        close_file(f);
         len = strlen(header);
         memcpy(text, header, len);
         len += row_of_size(text + len, FEED_LINE_BYTES_MAX + 1u, endings[e]);
@@ -671,12 +717,13 @@ static void test_blank_lines(void **state)
                                                   "1600000000,1,1,1,1,1\n\n\r\n\n"));
     (void)next_ok(f);
     expect_end(f);
-    feed_file_close(f);
+    close_file(f);
     /* more blank lines at the end than allowed */
     char text[256];
     size_t len = (size_t)snprintf(text, sizeof(text),
                                   "time,open,high,low,close,volume\n1600000000,1,1,1,1,1\n");
-    for (int i = 0; i < 70; i++) text[len++] = '\n';
+    for (int i = 0; i < 70; i++)
+        text[len++] = '\n';
     text[len] = '\0';
     expect_row_error(text, 1, ":3: empty line (blank lines may only end the file)");
 }
@@ -801,7 +848,7 @@ static void test_open_errors(void **state)
     assert_true(mem->live_bytes > 0);
     feed_bar bar;
     EXPECT_ERR(feed_file_next(f, &bar, NULL), TK_ENOENT);
-    feed_file_close(f);
+    close_file(f);
     assert_int_equal(mem->live_bytes, 0);
     EXPECT_ERR(feed_file_open(missing, &mem->mem, &f, NULL), TK_ENOENT);
     feed_file_close(NULL);
@@ -817,6 +864,7 @@ static void test_stream(void **state)
     feed_file *f = NULL;
     feed_error why = {{0}};
     EXPECT_ERR(feed_file_open_stream(stream, "<memory>", tk_mem_system(), &f, &why), TK_OK);
+    track(f);
     assert_int_equal(feed_file_interval_s(f), 60);
     assert_int_equal(next_ok(f).volume_e8, 10 * E8);
     assert_int_equal(next_ok(f).volume_e8, 20 * E8);
@@ -824,7 +872,7 @@ static void test_stream(void **state)
     EXPECT_ERR(feed_file_next(f, &bar, &why), TK_EINVAL);
     assert_string_equal(why.text, "<memory>:4: field 'time': not after the previous bar's "
                                   "('1600000060', line 3 has '1600000060')");
-    feed_file_close(f);
+    close_file(f);
     assert_int_equal(fclose(stream), 0); /* still open: the caller's */
     /* a long name is cut at its start */
     char name[400];
@@ -833,11 +881,13 @@ static void test_stream(void **state)
     stream = fmemopen(text, strlen(text), "r");
     assert_non_null(stream);
     EXPECT_ERR(feed_file_open_stream(stream, name, tk_mem_system(), &f, &why), TK_OK);
-    for (int i = 0; i < 2; i++) (void)next_ok(f);
+    track(f);
+    for (int i = 0; i < 2; i++)
+        (void)next_ok(f);
     EXPECT_ERR(feed_file_next(f, &bar, &why), TK_EINVAL);
     assert_true(strncmp(why.text, "...nnn", 6) == 0);
     assert_non_null(strstr(why.text, "n:4: field 'time'"));
-    feed_file_close(f);
+    close_file(f);
     fclose(stream);
 }
 
@@ -848,8 +898,8 @@ typedef struct real_file {
     const char *format;
     int64_t interval_s;
     uint64_t bars;
-    uint64_t gaps;      /* bars with gap_bars > 0 */
-    uint64_t gap_bars;  /* their sum */
+    uint64_t gaps;     /* bars with gap_bars > 0 */
+    uint64_t gap_bars; /* their sum */
     uint64_t zero_volume;
     feed_bar first, last; /* gap_bars and line are checked for the last only */
 } real_file;
@@ -896,7 +946,7 @@ static void read_real(const char *data, const real_file *want)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (err != TK_ENOENT) fail_msg("%s: %s", tk_err_name(err), why.text);
-    feed_file_close(f);
+    close_file(f);
     bar_equal(want->name, &last, &want->last);
     assert_int_equal(last.line, want->last.line);
     assert_int_equal(bars, want->bars);
@@ -920,25 +970,50 @@ static void test_real_data(void **state)
                  manifest);
     }
     const real_file files[] = {
-        {"ohlcv/coinbase_BTC-USD_4h_20160518-20251028.csv", "csv-unix-s", 14400, 20695, 3, 5, 0,
+        {"ohlcv/coinbase_BTC-USD_4h_20160518-20251028.csv",
+         "csv-unix-s",
+         14400,
+         20695,
+         3,
+         5,
+         0,
          {1463544000 * NS, 45616000000, 45681000000, 45530000000, 45602000000, 56188098307, 0, 2},
          {1761609600 * NS, 11408706000000, 11455383000000, 11357073000000, 11391205000000,
           67140683572, 0, 20696}},
-        {"ohlcv/ftx_BTC-PERP_1m_20211231-20220201.csv", "csv-iso", 60, 45031, 0, 0, 0,
+        {"ohlcv/ftx_BTC-PERP_1m_20211231-20220201.csv",
+         "csv-iso",
+         60,
+         45031,
+         0,
+         0,
+         0,
          {1640991660 * NS, 4631900000000, 4638500000000, 4631900000000, 4637700000000,
           230041372950000, 0, 2},
          {1643693460 * NS, 3852500000000, 3854600000000, 3852500000000, 3854400000000,
           68590697350000, 0, 45032}},
-        {"ohlcv/binance_XRP-ETH_1m_20191011-20191013.csv", "csv-unix-ms", 60, 3560, 0, 0, 1091,
+        {"ohlcv/binance_XRP-ETH_1m_20191011-20191013.csv",
+         "csv-unix-ms",
+         60,
+         3560,
+         0,
+         0,
+         1091,
          {1570752000 * NS, 141342, 141557, 141266, 141418, 148200000000, 0, 2},
          {1570965540 * NS, 152814, 152817, 152787, 152787, 78500000000, 0, 3561}},
-        {"rest/binance_spot_real/http_spot_market_klines.json", "binance-klines-json", 60, 10, 0,
-         0, 0, {1634943780 * NS, 6068522000000, 6072984000000, 6067090000000, 6071927000000,
-                2163272000, 0, 1},
-         {1634944320 * NS, 6073985000000, 6073985000000, 6073985000000, 6073985000000, 4734000,
-          0, 10}},
+        {"rest/binance_spot_real/http_spot_market_klines.json",
+         "binance-klines-json",
+         60,
+         10,
+         0,
+         0,
+         0,
+         {1634943780 * NS, 6068522000000, 6072984000000, 6067090000000, 6071927000000, 2163272000,
+          0, 1},
+         {1634944320 * NS, 6073985000000, 6073985000000, 6073985000000, 6073985000000, 4734000, 0,
+          10}},
     };
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) read_real(data, &files[i]);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        read_real(data, &files[i]);
     /* the coinbase gaps, where MANIFEST.md counts 3 */
     char file[600];
     snprintf(file, sizeof(file), "%s/%s", data, files[0].name);
@@ -955,34 +1030,33 @@ static void test_real_data(void **state)
         found++;
     }
     assert_int_equal(found, 3);
-    feed_file_close(f);
+    close_file(f);
 }
 
 int feed_test_file(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_csv_unix_seconds),
-        cmocka_unit_test(test_csv_unix_ms_crlf_bom),
-        cmocka_unit_test(test_csv_iso),
-        cmocka_unit_test(test_csv_iso_dates_and_fractions),
-        cmocka_unit_test(test_binance_klines_json),
-        cmocka_unit_test(test_header_variants),
-        cmocka_unit_test(test_header_only_and_empty_array),
-        cmocka_unit_test(test_gaps),
-        cmocka_unit_test(test_gaps_after_read_ahead),
-        cmocka_unit_test(test_step_errors),
-        cmocka_unit_test(test_rounding_and_exponents),
-        cmocka_unit_test(test_number_errors),
-        cmocka_unit_test(test_row_errors),
-        cmocka_unit_test(test_time_errors),
-        cmocka_unit_test(test_line_length),
-        cmocka_unit_test(test_blank_lines),
-        cmocka_unit_test(test_header_errors),
-        cmocka_unit_test(test_json_errors),
-        cmocka_unit_test_setup_teardown(test_open_errors, tk_test_mem_setup,
-                                        tk_test_mem_teardown),
-        cmocka_unit_test(test_stream),
-        cmocka_unit_test(test_real_data),
+        cmocka_unit_test_teardown(test_csv_unix_seconds, test_teardown),
+        cmocka_unit_test_teardown(test_csv_unix_ms_crlf_bom, test_teardown),
+        cmocka_unit_test_teardown(test_csv_iso, test_teardown),
+        cmocka_unit_test_teardown(test_csv_iso_dates_and_fractions, test_teardown),
+        cmocka_unit_test_teardown(test_binance_klines_json, test_teardown),
+        cmocka_unit_test_teardown(test_header_variants, test_teardown),
+        cmocka_unit_test_teardown(test_header_only_and_empty_array, test_teardown),
+        cmocka_unit_test_teardown(test_gaps, test_teardown),
+        cmocka_unit_test_teardown(test_gaps_after_read_ahead, test_teardown),
+        cmocka_unit_test_teardown(test_step_errors, test_teardown),
+        cmocka_unit_test_teardown(test_rounding_and_exponents, test_teardown),
+        cmocka_unit_test_teardown(test_number_errors, test_teardown),
+        cmocka_unit_test_teardown(test_row_errors, test_teardown),
+        cmocka_unit_test_teardown(test_time_errors, test_teardown),
+        cmocka_unit_test_teardown(test_line_length, test_teardown),
+        cmocka_unit_test_teardown(test_blank_lines, test_teardown),
+        cmocka_unit_test_teardown(test_header_errors, test_teardown),
+        cmocka_unit_test_teardown(test_json_errors, test_teardown),
+        cmocka_unit_test_setup_teardown(test_open_errors, tk_test_mem_setup, tk_test_mem_teardown),
+        cmocka_unit_test_teardown(test_stream, test_teardown),
+        cmocka_unit_test_teardown(test_real_data, test_teardown),
     };
     return cmocka_run_group_tests_name("feeds/file", tests, group_setup, group_teardown);
 }

@@ -237,9 +237,8 @@ def simulate(bars, a, repeat=1):
                 state, qty = "ENTERING", q
             elif state == "LONG" and not stop_pending:  # SPEC: a cross on the entry bar is lost
                 if down:
-                    # SPEC: the market sell and the stop's cancel are both requested here; the
-                    # sell fills at bar t+1's open and the stop is gone before bar t+1 (see
-                    # the report: the gate's reservation makes the order of the two matter).
+                    # The stop's cancel is requested here and, once confirmed (within bar t),
+                    # the market sell: it fills at bar t+1's open and the stop is gone by then.
                     state = "EXITING"
                 elif stop > 0:  # only a resting stop trails
                     trail = (c - math.floor(a.trail_atr * atr.value)) // tick * tick

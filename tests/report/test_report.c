@@ -466,7 +466,8 @@ static void check_json(const char *path, const app_report_metrics *m)
     if (root == NULL) fail_msg("report.json does not parse: %s (line %d)", jerr.text, jerr.line);
     json_t *run = json_object_get(root, "run");
     json_t *ret = json_object_get(root, "returns");
-    json_t *trades = json_object_get(root, "trades");
+    json_t *trades = json_object_get(root, "trade_stats");
+    assert_int_equal(json_integer_value(json_object_get(root, "trades")), 2); /* the summary */
     assert_int_equal(json_integer_value(json_object_get(run, "bars")), 8);
     assert_string_equal(json_string_value(json_object_get(run, "start")), "2024-01-01T00:00:00Z");
     assert_string_equal(json_string_value(json_object_get(run, "final_equity")), "103.9");
@@ -537,7 +538,7 @@ static void test_no_bars_files(void **state)
     json_t *ret = json_object_get(root, "returns");
     assert_true(json_is_null(json_object_get(ret, "sharpe")));
     assert_true(json_is_null(json_object_get(ret, "cagr")));
-    assert_true(json_is_null(json_object_get(json_object_get(root, "trades"), "avg_trade")));
+    assert_true(json_is_null(json_object_get(json_object_get(root, "trade_stats"), "avg_trade")));
     json_t *run = json_object_get(root, "run");
     assert_true(json_is_null(json_object_get(run, "start")));
     assert_string_equal(json_string_value(json_object_get(run, "strategy")), "");
