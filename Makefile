@@ -44,7 +44,7 @@ tsan: deps
 
 demo: deps
 	@$(MAKE) --no-print-directory release
-	$(RELEASE_DIR)/app/troika demo
+	$(RELEASE_DIR)/app/troika demo --out build/demo
 
 bench-build: release
 

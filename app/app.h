@@ -16,9 +16,11 @@ enum {
     APP_EXIT_HELP = -1, /* internal to option parsing: --help was printed, exit 0 */
 };
 
-/* Run `troika demo`: the end-to-end path built so far, seeded by seed; prints its report to
- * stdout. Returns the process exit code (0 on success). */
-int app_demo_run(uint64_t seed);
+/* Run `troika demo`: the end-to-end path built so far: the ema_cross backtest over
+ * data_dir/ohlcv/coinbase_BTC-USD_4h_20160518-20251028.csv into out_dir (its report, and the
+ * audit of its ledger), then the supervision demo seeded by seed. Prints to stdout; a missing
+ * data file is explained. Returns the process exit code (0 on success). */
+int app_demo_run(uint64_t seed, const char *data_dir, const char *out_dir);
 
 /* The subcommands; argv[0] is the subcommand's name ("gen-events", "verify"). Each parses its
  * options with getopt_long, answers --help, and returns the process exit code. */

@@ -2,9 +2,9 @@
  * thread through a risk actor to an execution actor, both under a one_for_one supervisor; the
  * execution actor crashes once on purpose (a simulated venue fault) and is restarted. The
  * report counts every order: accepted, rejected by the risk check, filled, and lost with the
- * crashed actor's mailbox, which is the loss the event-sourced ledger removes. Then the ledger
- * itself: a seeded stream committed through the local journal into RocksDB, every order
- * decided by the pre-trade risk gate, and the store audited. */
+ * crashed actor's mailbox, which is the loss the event-sourced ledger removes. Before that, the
+ * backtest: the ema_cross strategy over real candles through the live actor graph, its report,
+ * and the audit of its ledger. */
 #define _XOPEN_SOURCE 700 /* nftw, mkdtemp */
 #include <ftw.h>
 #include <inttypes.h>
@@ -23,8 +23,8 @@ enum { MSG_ORDER = ACT_MSG_USER, MSG_REPORT, MSG_REPORT_REPLY };
 #define DEMO_ORDERS       200000u
 #define DEMO_NOTIONAL_MAX (50000ll * 100000000ll) /* risk limit: 50,000 quote units, 1e-8 */
 #define DEMO_WAIT_MS      10000u
-#define DEMO_CRASH_EVERY  50000u  /* the execution actor fails on this order id, once */
-#define DEMO_EVENTS       100000u /* events of the ledger part */
+#define DEMO_CRASH_EVERY  50000u /* the execution actor fails on this order id, once */
+#define DEMO_DATA_FILE    "ohlcv/coinbase_BTC-USD_4h_20160518-20251028.csv"
 
 typedef struct demo_order {
     uint64_t client_order_id;
@@ -185,7 +185,7 @@ static void demo_print(uint64_t sent, const demo_counts *risk, const demo_counts
     sup_stats stats;
     sup_stats_read(&stats);
     uint64_t fills = atomic_load_explicit(&demo_fills, memory_order_relaxed);
-    printf("troika demo: %" PRIu64 " seeded orders, this thread -> risk -> execution, both "
+    printf("%" PRIu64 " seeded orders, this thread -> risk -> execution, both "
            "actors under a one_for_one supervisor\n",
            sent);
     printf("  rejected by the risk check (max order notional): %8" PRIu64 "\n", risk->rejected);
@@ -197,9 +197,9 @@ static void demo_print(uint64_t sent, const demo_counts *risk, const demo_counts
     printf("  supervisor restarts: %" PRIu64 "; execution's own fill count after its restart: "
            "%" PRIu64 " (the rest died with it)\n",
            stats.restarts, exec->passed);
-    printf("These orders are lost because this actor path does not write them down: the\n"
-           "ledger below commits each event before it has any effect, so a restart replays\n"
-           "it instead (the actors propose through the journal actor with issue 5).\n");
+    printf("These orders are lost because this path does not write them down; the backtest's\n"
+           "actors above propose through the journal, which commits each event before it has\n"
+           "any effect, so a restart replays it instead.\n");
 }
 
 /* Start the desk (execution, then risk, under one supervisor), run the flow, report. */
@@ -210,31 +210,39 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return flag == FTW_DP ? rmdir(path) : unlink(path);
 }
 
-/* The ledger part: a seeded stream of events committed through the local journal into a fresh
- * RocksDB store (every order through the pre-trade risk gate), then the audit of that store,
- * as an auditor would run it. The store lives in a temporary directory, removed afterwards. */
-static int demo_ledger(uint64_t seed)
+/* The backtest part: ema_cross over the real Coinbase BTC-USD 4h candles through the live
+ * actor graph on the local journal into RocksDB, the report, and the audit of the store. The
+ * demo owns out_dir: its store from an earlier run is removed first. */
+static int demo_backtest(const char *data_dir, const char *out_dir)
 {
-    char dir[] = "/tmp/troika-demo-XXXXXX";
-    if (mkdtemp(dir) == NULL) {
-        fprintf(stderr, "troika demo: cannot make a temporary directory\n");
+    char data[1024], store[1024];
+    snprintf(data, sizeof(data), "%s/%s", data_dir, DEMO_DATA_FILE);
+    snprintf(store, sizeof(store), "%s/store", out_dir);
+    if (access(data, R_OK) != 0) {
+        printf("No market data at %s.\n"
+               "The demo replays %s: Coinbase BTC-USD 4-hour candles, 2016-2025, from the\n"
+               "examples of ta4j (github.com/ta4j/ta4j, MIT). Put the shared data folder beside\n"
+               "the checkout (../shared/data), or set TROIKA_DATA to a folder holding\n"
+               "%s, or run `troika backtest --data FILE --strategy ema_cross` on\n"
+               "any candle CSV of the same shape (time, open, high, low, close, volume).\n",
+               data, DEMO_DATA_FILE, DEMO_DATA_FILE);
         return 1;
     }
-    char store[sizeof(dir) + 8];
-    snprintf(store, sizeof(store), "%s/store", dir);
-    printf("\nLedger: %u seeded events through the local journal into %s\n", DEMO_EVENTS, store);
-    int rc = app_gen_events_run(store, DEMO_EVENTS, seed);
-    if (rc == 0) {
-        printf("\nAudit of that store (troika audit verify --data-dir %s):\n", store);
-        rc = app_audit_verify(store);
-    }
-    if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-        fprintf(stderr, "troika demo: could not remove %s\n", dir);
-    return rc;
+    (void)nftw(store, remove_entry, 16, FTW_DEPTH | FTW_PHYS); /* the last demo's ledger */
+    printf("Backtest: ema_cross over %s\n", data);
+    char *argv[] = {"backtest", "--data",        data, "--strategy", "ema_cross",
+                    "--out",    (char *)out_dir, NULL};
+    int rc = app_backtest_main(7, argv);
+    if (rc != 0) return rc;
+    printf("\nAudit of the backtest's ledger (troika audit verify --data-dir %s):\n", store);
+    return app_audit_verify(store);
 }
 
-int app_demo_run(uint64_t seed)
+int app_demo_run(uint64_t seed, const char *data_dir, const char *out_dir)
 {
+    int rc = demo_backtest(data_dir, out_dir);
+    if (rc != 0) return rc;
+    printf("\nSupervision: ");
     act_system_opts opts = {.threads = 0,
                             .actors_max = 1024,
                             .msgs_max = 1u << 16,
@@ -284,8 +292,7 @@ int app_demo_run(uint64_t seed)
     }
     act_port_close(port);
     act_system_close(sys);
-    if (err != TK_OK) return 1;
-    return demo_ledger(seed);
+    return err == TK_OK ? 0 : 1;
 fail_sys:
     act_system_close(sys);
     return 1;

@@ -12,7 +12,10 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: troika <command> [options]     (troika <command> --help for more)\n"
                  "commands:\n"
-                 "  demo [--seed N] [--log SPEC]  run the most complete end-to-end path built\n"
+                 "  demo [--seed N] [--log SPEC] [--out DIR]\n"
+                 "                                the end-to-end path built so far: a backtest on\n"
+                 "                                real candles ($TROIKA_DATA, default\n"
+                 "                                ../shared/data), its report and audit\n"
                  "  gen-events                    write a seeded event stream into a store\n"
                  "  audit verify                  recompute a store's chain hash and state\n"
                  "  replay --until INDEX|TIME     the state as of an index or a time\n"
@@ -24,16 +27,14 @@ static void usage(FILE *out)
 
 /* What the demo will run once each piece lands, and the issue that brings it. */
 static const char *const demo_missing[] = {
-    "the ledger in the demo's order path (the journal actor, with issue 5's actor graph)",
-    "backtest over ../shared/data with feeds, strategies and the paper venue (issue 5)",
     "three-node Raft cluster with client API and failover (issues 6 and 7)",
     "live Binance feed and venue with reconciliation (issue 8)",
     "chaos harness (issue 9)",
 };
 
-static int demo_run(uint64_t seed)
+static int demo_run(uint64_t seed, const char *data_dir, const char *out_dir)
 {
-    int rc = app_demo_run(seed);
+    int rc = app_demo_run(seed, data_dir, out_dir);
     printf("Still missing from the end-to-end path:\n");
     for (size_t i = 0; i < sizeof(demo_missing) / sizeof(demo_missing[0]); i++) {
         printf("  - %s\n", demo_missing[i]);
@@ -46,9 +47,12 @@ static int demo_main(int argc, char **argv)
 {
     static const struct option longs[] = {{"seed", required_argument, NULL, 's'},
                                           {"log", required_argument, NULL, 'l'},
+                                          {"out", required_argument, NULL, 'o'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     uint64_t seed = 1;
+    const char *out_dir = "demo-out";
+    const char *data_dir = getenv("TROIKA_DATA") != NULL ? getenv("TROIKA_DATA") : "../shared/data";
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -62,6 +66,8 @@ static int demo_main(int argc, char **argv)
         } else if (c == 'l' && tk_log_set_levels(optarg, why, sizeof(why)) != TK_OK) {
             fprintf(stderr, "troika demo: --log: %s\n", why);
             return 2;
+        } else if (c == 'o') {
+            out_dir = optarg;
         } else if (c != 's' && c != 'l') {
             usage(stderr);
             return 2;
@@ -71,7 +77,7 @@ static int demo_main(int argc, char **argv)
         fprintf(stderr, "troika demo: unexpected argument \"%s\"\n", argv[optind]);
         return 2;
     }
-    return demo_run(seed);
+    return demo_run(seed, data_dir, out_dir);
 }
 
 int main(int argc, char **argv)
