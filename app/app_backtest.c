@@ -20,6 +20,7 @@
 #define BT_MAILBOX        4096u
 #define BT_PROGRESS_MS    250u
 #define BT_CHECKPOINT     100000u
+#define BT_BATCH_EVENTS   4096u /* events per write batch: a backtest commits in groups */
 
 typedef struct bt_opts {
     const char *data[BT_DATA_FILES_MAX];
@@ -367,7 +368,10 @@ static int bt_run(const bt_opts *o, const app_config *cfg)
     es_store *store = NULL;
     int rc = open_store(o, &store, path, sizeof(path));
     if (rc != APP_EXIT_OK) return rc;
-    clu_local_opts jo = {.store = store, .batch_events_max = 1, .checkpoint_every = BT_CHECKPOINT};
+    clu_local_opts jo = {.store = store,
+                         .batch_events_max = BT_BATCH_EVENTS,
+                         .checkpoint_every = BT_CHECKPOINT,
+                         .deliver_on_apply = true}; /* a backtest: see clu_local_opts */
     clu_journal *journal = NULL;
     es_error why = {{0}};
     bt_record rec = {0};
@@ -379,7 +383,7 @@ static int bt_run(const bt_opts *o, const app_config *cfg)
     }
     if (err == TK_OK) err = bootstrap(journal, cfg, first_bar_ns(o->data[0]), &why);
     if (err == TK_OK) err = run_graph(journal, cfg, o, &fr);
-    if (err == TK_OK && !o->memory) err = clu_journal_checkpoint(journal, &why);
+    if (err == TK_OK) err = clu_journal_checkpoint(journal, &why); /* the tail of the run */
     if (err != TK_OK) {
         fprintf(stderr, "troika backtest: %s (%s)\n", why.text, tk_err_name(err));
         rc = APP_EXIT_FAIL;

@@ -70,8 +70,10 @@ int app_gen_events_run(const char *dir, uint64_t count, uint64_t seed)
     es_store *store = NULL;
     int rc = app_store_open("gen-events", dir, true, &store);
     if (rc != APP_EXIT_OK) return rc;
-    clu_local_opts opts = {
-        .store = store, .batch_events_max = GEN_BATCH_EVENTS, .checkpoint_every = GEN_CHECKPOINT};
+    clu_local_opts opts = {.store = store,
+                           .batch_events_max = GEN_BATCH_EVENTS,
+                           .checkpoint_every = GEN_CHECKPOINT,
+                           .deliver_on_apply = false};
     clu_journal *journal = NULL;
     es_error why = {{0}};
     gen_tally tally = {{0}, {0}};

@@ -42,6 +42,11 @@ typedef struct clu_local_opts {
      * the last one (recovery replays at most about this many); 0: only on clu_journal_checkpoint.
      */
     uint64_t checkpoint_every;
+    /* false (nodes): subscribers see an event once the batch holding it is durable. true
+     * (backtests only): they see it as soon as it is applied, and batches are written when
+     * full or flushed; nothing leaves the process in a backtest, and a crash loses only the
+     * unwritten tail of a run that is rerun from its inputs. */
+    bool deliver_on_apply;
 } clu_local_opts;
 
 /* Open a local journal over opts->store and recover: the state checkpoint is decoded and the
@@ -61,7 +66,8 @@ TK_MUST_USE tk_err clu_journal_subscribe(clu_journal *journal, clu_commit_fn *fn
 /* Propose one event. The local journal applies it at once (the state, seen through
  * clu_journal_state, includes it) and commits it with the batch it belongs to: when the batch
  * holds batch_events_max events, or on clu_journal_flush. *out_index (may be NULL) gets its
- * ledger index on TK_OK; its outcome reaches subscribers at commit.
+ * ledger index on TK_OK; its outcome reaches subscribers at commit (at once, with
+ * deliver_on_apply).
  * Errors: TK_EINVAL (ev fails led_event_check: why names the field), and the errors of
  * clu_journal_flush when the batch filled. After a storage error the journal is failed: the
  * state holds events that are not durable, so every later call returns TK_EIO until the
@@ -81,13 +87,18 @@ TK_MUST_USE tk_err clu_journal_checkpoint(clu_journal *journal, es_error *why);
 /* The ledger state with every proposed event applied: borrowed, valid until the next call. */
 const led_state *clu_journal_state(const clu_journal *journal);
 
+/* Whether subscribers hear of events as they are applied (clu_local_opts.deliver_on_apply). */
+bool clu_journal_delivers_on_apply(const clu_journal *journal);
+
 /* The last committed (durable) ledger index and its chain hash. */
 uint64_t clu_journal_committed_index(const clu_journal *journal);
 
 /* ---- The journal actor (clu_actor.c) ----------------------------------------------------- */
 
 /* Spawn the journal actor over journal and register it as LED_JOURNAL_NAME. It speaks the
- * protocol of ledger/led.h: it commits each LED_MSG_PROPOSE at once (propose + flush), and
+ * protocol of ledger/led.h: it commits each LED_MSG_PROPOSE at once (propose + flush; with a
+ * journal that delivers on apply, batches are written when full and the owner flushes the
+ * rest), and
  * publishes each committed event as LED_MSG_COMMITTED to the members of LED_GROUP_EXECUTION
  * and LED_GROUP_STRATEGIES (a BarClosed to execution first, to strategies once every
  * execution member has acknowledged it); it answers a proposal flagged

@@ -125,7 +125,8 @@ static tk_err on_propose(act_ctx *ctx, journal_actor *a, act_msg *msg)
         TK_LOG(TK_LOG_ERROR, "journal", "invalid proposal refused", TK_LOG_STR("why", why.text));
         return TK_OK;
     }
-    if (err == TK_OK) err = clu_journal_flush(a->journal, &why);
+    if (err == TK_OK && !clu_journal_delivers_on_apply(a->journal))
+        err = clu_journal_flush(a->journal, &why);
     if (err == TK_OK) err = a->failure;
     if (err != TK_OK) return act_fail(ctx, err, "%s", why.text);
     if ((flags & LED_PROPOSE_NOTIFY_IDLE) != 0) {

@@ -25,6 +25,7 @@ struct clu_journal {
     es_store *store; /* borrowed */
     uint32_t batch_events_max;
     uint64_t checkpoint_every;
+    bool deliver_on_apply;
     bool failed;      /* a storage write failed: the state is ahead of the store */
     led_state *state; /* owned */
     es_meta meta;     /* as stored by the last successful write */
@@ -46,6 +47,7 @@ static tk_err journal_alloc(const clu_local_opts *opts, clu_journal **out)
     j->store = opts->store;
     j->batch_events_max = opts->batch_events_max;
     j->checkpoint_every = opts->checkpoint_every;
+    j->deliver_on_apply = opts->deliver_on_apply;
     j->queue = calloc(opts->batch_events_max, sizeof(*j->queue));
     j->bytes = malloc((size_t)opts->batch_events_max * LED_EVENT_BYTES_MAX);
     j->records = calloc(opts->batch_events_max, sizeof(*j->records));
@@ -120,6 +122,12 @@ const led_state *clu_journal_state(const clu_journal *journal)
     return journal->state;
 }
 
+bool clu_journal_delivers_on_apply(const clu_journal *journal)
+{
+    TK_ASSERT(journal != NULL);
+    return journal->deliver_on_apply;
+}
+
 uint64_t clu_journal_committed_index(const clu_journal *journal)
 {
     TK_ASSERT(journal != NULL);
@@ -170,6 +178,15 @@ static tk_err write_batch(clu_journal *j, bool with_checkpoint, es_error *why)
     return TK_OK;
 }
 
+/* Hand one event to every subscriber. */
+static void deliver(clu_journal *j, const pending *p)
+{
+    j->delivering = true;
+    for (uint32_t s = 0; s < j->sub_count; s++)
+        j->subs[s].fn(j->subs[s].arg, p->index, &p->ev, &p->outcome);
+    j->delivering = false;
+}
+
 static tk_err flush(clu_journal *j, bool force_checkpoint, es_error *why)
 {
     TK_ASSERT(!j->delivering); /* not from a subscriber's callback */
@@ -180,13 +197,8 @@ static tk_err flush(clu_journal *j, bool force_checkpoint, es_error *why)
     if (j->queued == 0 && !checkpoint) return TK_OK;
     tk_err err = write_batch(j, checkpoint, why);
     if (err != TK_OK) return err;
-    j->delivering = true;
-    for (uint32_t i = 0; i < j->queued; i++) {
-        const pending *p = &j->queue[i];
-        for (uint32_t s = 0; s < j->sub_count; s++)
-            j->subs[s].fn(j->subs[s].arg, p->index, &p->ev, &p->outcome);
-    }
-    j->delivering = false;
+    for (uint32_t i = 0; i < j->queued && !j->deliver_on_apply; i++)
+        deliver(j, &j->queue[i]);
     j->queued = 0;
     return TK_OK;
 }
@@ -231,6 +243,7 @@ tk_err clu_journal_propose(clu_journal *journal, const led_event *ev, uint64_t *
     }
     led_apply(j->state, p->index, ev, &p->outcome);
     j->queued++;
+    if (j->deliver_on_apply) deliver(j, p);
     if (out_index != NULL) *out_index = p->index;
     if (j->queued == j->batch_events_max) return flush(j, false, why);
     return TK_OK;

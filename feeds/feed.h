@@ -22,8 +22,9 @@
  *
  * A reader of one file of OHLCV bars, one bar per call, in file order:
  *   - CSV with a header line "TIME,open,high,low,close,volume" (names case-insensitive, the
- *     first one any name containing "time", "date" or "start", or "ts"); TIME is unix seconds,
- *     unix milliseconds or an ISO 8601 UTC date and time, decided from the first data row.
+ *     first one any name containing "time", "date" or "start", or "ts" or "t"); TIME is unix
+ *     seconds, unix milliseconds or an ISO 8601 UTC date and time, decided from the first data
+ *     row.
  *     Read line by line through a fixed buffer, so files of any size stream in constant memory.
  *   - A Binance kline reply: a JSON array of 12-element kline arrays with decimal strings. Read
  *     whole (at most FEED_JSON_BYTES_MAX bytes; a reply holds at most 1000 klines).

@@ -87,6 +87,7 @@ tk_err feed__lines_next(feed__lines *lines, const char **out_line, size_t *out_s
     /* Each pass either finds a line, ends, or reads: fread fills the buffer unless at the end,
      * so two passes suffice; the bound leaves room for short reads. */
     for (uint32_t pass = 0; pass < FEED__READ_BYTES; pass++) {
+        TK_ASSERT(lines->start <= lines->end);
         size_t unread = lines->end - lines->start;
         const char *newline = memchr(lines->buf + lines->start, '\n', unread);
         if (newline != NULL) {
@@ -112,6 +113,7 @@ size_t feed__lines_read(feed__lines *lines, char *dst, size_t size, tk_err *err)
 {
     TK_ASSERT(dst != NULL);
     TK_ASSERT(err != NULL);
+    TK_ASSERT(lines->start <= lines->end);
     size_t unread = lines->end - lines->start;
     if (unread > 0) {
         size_t count = unread < size ? unread : size;
@@ -257,6 +259,7 @@ tk_err feed__csv_split(const char *line, size_t size, feed__row *row, char *deta
         row->text[i] = line + at;
         row->size[i] = end - at;
         at = end + 1; /* past the comma; size + 1 when this field ended the line */
+        TK_ASSERT(row->text[i] + row->size[i] <= line + size);
     }
     if (at <= size) {
         char show[FEED__SHOW_BYTES];

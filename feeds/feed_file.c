@@ -37,9 +37,10 @@ struct feed_file {
     bool have_prev;
     int64_t prev_ts_ns;
     uint64_t prev_line;
-    char prev_time[FEED__SHOW_BYTES]; /* the previous bar's time as the file wrote it */
-    int64_t interval_ns;              /* 0 until two bars were read */
-    uint64_t blank_line;              /* the first blank line met (CSV), 0 if none */
+    char prev_time[FEED__SHOW_BYTES]; /* the previous bar's time as the file wrote it (cut) */
+    size_t prev_time_size;
+    int64_t interval_ns; /* 0 until two bars were read */
+    uint64_t blank_line; /* the first blank line met (CSV), 0 if none */
     /* The bars read ahead by feed_file_open, handed out first. */
     uint32_t ahead_count;
     uint32_t ahead_next;
@@ -160,32 +161,40 @@ static bool time_kind_decide(feed_file *f, const char *text, size_t size)
     return f->time != TIME_UNKNOWN;
 }
 
+/* Field index of row as a message quotes it (into out). */
+static const char *shown(const feed__row *row, size_t index, char out[FEED__SHOW_BYTES])
+{
+    TK_ASSERT(index < FEED__FIELDS);
+    TK_ASSERT(out != NULL);
+    return feed__show(row->text[index], row->size[index], out);
+}
+
 /* A unix time in this file's unit (seconds or ms, checked by magnitude) into ns. */
 static tk_err unix_time(feed_file *f, const feed__row *row, int64_t *out_ns)
 {
     TK_ASSERT(f->time == TIME_UNIX_S || f->time == TIME_UNIX_MS);
     TK_ASSERT(out_ns != NULL);
     char show[FEED__SHOW_BYTES];
-    const char *text = feed__show(row->text[0], row->size[0], show);
     int64_t value = 0;
     const char *reason = NULL;
     tk_err err = feed__count_parse(row->text[0], row->size[0], &value, &reason);
     if (err != TK_OK) {
         return fail(f, TK_EINVAL, row->line, "field 'time': %s, expected unix %s ('%s')", reason,
-                    f->time == TIME_UNIX_S ? "seconds" : "milliseconds", text);
+                    f->time == TIME_UNIX_S ? "seconds" : "milliseconds", shown(row, 0, show));
     }
     bool in_ms = value >= UNIX_MS_FROM;
     if (in_ms != (f->time == TIME_UNIX_MS)) {
         return fail(f, TK_EINVAL, row->line,
-                    "field 'time': '%s' is in %s, but this file's times are in %s (%s)", text,
-                    in_ms ? "milliseconds" : "seconds", in_ms ? "seconds" : "milliseconds",
+                    "field 'time': '%s' is in %s, but this file's times are in %s (%s)",
+                    shown(row, 0, show), in_ms ? "milliseconds" : "seconds",
+                    in_ms ? "seconds" : "milliseconds",
                     f->is_json ? "Binance kline times are in milliseconds"
                                : "decided by its first row: below 1e11 is seconds");
     }
     int64_t scale = in_ms ? NS_PER_MS : NS_PER_S;
     if (value > INT64_MAX / scale) {
         return fail(f, TK_EINVAL, row->line, "field 'time': too late (after 2262-04-11) ('%s')",
-                    text);
+                    shown(row, 0, show));
     }
     *out_ns = value * scale;
     return TK_OK;
@@ -214,38 +223,38 @@ static tk_err time_parse(feed_file *f, const feed__row *row, int64_t *out_ns)
 }
 
 /* Open, high, low, close and volume into out[0..4], each a decimal (prices above 0, volume at
- * least 0), then high and low against open and close. */
+ * least 0), then high and low against open and close. Values are quoted only on an error. */
 static tk_err values_parse(feed_file *f, const feed__row *row, int64_t out[FEED__FIELDS - 1])
 {
     TK_ASSERT(row != NULL);
     TK_ASSERT(out != NULL);
-    char show[4][FEED__SHOW_BYTES];
+    char show[3][FEED__SHOW_BYTES];
     for (size_t i = 1; i < FEED__FIELDS; i++) {
         const char *name = feed__field_names[i];
-        const char *text = feed__show(row->text[i], row->size[i], show[0]);
         const char *reason = NULL;
         if (feed__decimal_parse(row->text[i], row->size[i], &out[i - 1], &reason) != TK_OK) {
-            return fail(f, TK_EINVAL, row->line, "field '%s': %s ('%s')", name, reason, text);
+            return fail(f, TK_EINVAL, row->line, "field '%s': %s ('%s')", name, reason,
+                        shown(row, i, show[0]));
         }
         if (i < 5 && out[i - 1] <= 0) {
-            return fail(f, TK_EINVAL, row->line, "field '%s': not above 0 ('%s')", name, text);
+            return fail(f, TK_EINVAL, row->line, "field '%s': not above 0 ('%s')", name,
+                        shown(row, i, show[0]));
         }
         if (i == 5 && out[i - 1] < 0) {
-            return fail(f, TK_EINVAL, row->line, "field '%s': negative ('%s')", name, text);
+            return fail(f, TK_EINVAL, row->line, "field '%s': negative ('%s')", name,
+                        shown(row, i, show[0]));
         }
     }
     int64_t open_e8 = out[0], high_e8 = out[1], low_e8 = out[2], close_e8 = out[3];
-    const char *o = feed__show(row->text[1], row->size[1], show[0]);
-    const char *h = feed__show(row->text[2], row->size[2], show[1]);
-    const char *l = feed__show(row->text[3], row->size[3], show[2]);
-    const char *c = feed__show(row->text[4], row->size[4], show[3]);
     if (high_e8 < open_e8 || high_e8 < close_e8) {
         return fail(f, TK_EINVAL, row->line,
-                    "field 'high': below max(open, close) (high %s, open %s, close %s)", h, o, c);
+                    "field 'high': below max(open, close) (high %s, open %s, close %s)",
+                    shown(row, 2, show[0]), shown(row, 1, show[1]), shown(row, 4, show[2]));
     }
     if (low_e8 > open_e8 || low_e8 > close_e8) {
         return fail(f, TK_EINVAL, row->line,
-                    "field 'low': above min(open, close) (low %s, open %s, close %s)", l, o, c);
+                    "field 'low': above min(open, close) (low %s, open %s, close %s)",
+                    shown(row, 3, show[0]), shown(row, 1, show[1]), shown(row, 4, show[2]));
     }
     return TK_OK;
 }
@@ -256,28 +265,31 @@ static tk_err order_check(feed_file *f, const feed__row *row, int64_t ts_ns, int
 {
     TK_ASSERT(ts_ns >= 0);
     TK_ASSERT(out_step_ns != NULL);
-    char show[FEED__SHOW_BYTES];
-    const char *text = feed__show(row->text[0], row->size[0], show);
+    char show[2][FEED__SHOW_BYTES];
     int64_t step_ns = 0;
     if (f->have_prev) {
         if (ts_ns <= f->prev_ts_ns) {
             return fail(f, TK_EINVAL, row->line,
                         "field 'time': not after the previous bar's ('%s', %s %" PRIu64
                         " has '%s')",
-                        text, unit_word(f), f->prev_line, f->prev_time);
+                        shown(row, 0, show[0]), unit_word(f), f->prev_line,
+                        feed__show(f->prev_time, f->prev_time_size, show[1]));
         }
         step_ns = ts_ns - f->prev_ts_ns;
         if (step_ns % NS_PER_S != 0) {
             return fail(f, TK_EINVAL, row->line,
                         "field 'time': %" PRId64 " ns after the previous bar (%s %" PRIu64
                         "), not a whole number of seconds ('%s')",
-                        step_ns, unit_word(f), f->prev_line, text);
+                        step_ns, unit_word(f), f->prev_line, shown(row, 0, show[0]));
         }
     }
     f->have_prev = true;
     f->prev_ts_ns = ts_ns;
     f->prev_line = row->line;
-    memcpy(f->prev_time, show, sizeof(f->prev_time));
+    /* Keep the text raw (quoted only on an error); one byte more than a quote shows, so that a
+     * longer text is still cut with "..." */
+    f->prev_time_size = row->size[0] < sizeof(f->prev_time) ? row->size[0] : sizeof(f->prev_time);
+    memcpy(f->prev_time, row->text[0], f->prev_time_size);
     *out_step_ns = step_ns;
     return TK_OK;
 }

@@ -37,6 +37,7 @@ typedef struct decimal {
     const char *frac_digits;
     size_t frac_count;
     int64_t point; /* position of the decimal point within D, after the exponent */
+    bool has_exponent;
 } decimal;
 
 /* Digit i of D ('0' outside it: leading and trailing zeros are implied). */
@@ -103,13 +104,15 @@ static tk_err decimal_split(const char *text, size_t size, decimal *out, const c
     if (at < size && (text[at] == 'e' || text[at] == 'E')) {
         tk_err err = exponent_parse(text, size, at, &exponent, reason);
         if (err != TK_OK) return err;
+        d.has_exponent = true;
         at = size;
     }
     if (at != size) {
         *reason = "not a decimal number";
         return TK_EINVAL;
     }
-    TK_ASSERT(d.int_count <= size);
+    TK_ASSERT(d.int_count + d.frac_count <= size);
+    TK_ASSERT(exponent >= -EXPONENT_ABS_MAX && exponent <= EXPONENT_ABS_MAX);
     d.point = (int64_t)d.int_count + exponent;
     *out = d;
     return TK_OK;
@@ -138,6 +141,12 @@ tk_err feed__decimal_parse(const char *text, size_t size, int64_t *out_e8, const
     decimal d;
     tk_err err = decimal_split(text, size, &d, reason);
     if (err != TK_OK) return err;
+    if (!d.has_exponent && d.frac_count <= LED_SCALE_DIGITS) {
+        err = led_parse(text, size, out_e8, NULL); /* the common case: exact as written */
+        TK_ASSERT(err == TK_OK || err == TK_EOVERFLOW);
+        if (err != TK_OK) *reason = "too large";
+        return err;
+    }
     int64_t lead = 0; /* leading zeros of D: they only move the point */
     int64_t count = (int64_t)(d.int_count + d.frac_count);
     while (lead < count && digit_at(&d, lead) == 0)
@@ -212,6 +221,7 @@ static int fixed_number(const char *text, size_t size, size_t at, size_t width)
 static bool is_leap(int64_t year)
 {
     TK_ASSERT(year > 0);
+    TK_ASSERT(year <= 9999); /* four digits */
     return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
 }
 

@@ -137,8 +137,9 @@ struct es_store {
     uint32_t cursors_open;           /* es_close and es_snapshot_restore need 0 */
 };
 
-/* Write every field of meta into the meta family through batch. */
-void es__meta_put(es_store *store, es__kv_batch *batch, const es_meta *meta);
+/* Write the fields of meta that differ from old (every field when old is NULL) into the meta
+ * family through batch. old must be what the family holds. */
+void es__meta_put(es_store *store, es__kv_batch *batch, const es_meta *meta, const es_meta *old);
 
 /* Put the cluster id into the meta family through batch. */
 void es__cluster_id_put(es_store *store, es__kv_batch *batch, const char *cluster_id);

@@ -150,7 +150,7 @@ tk_err es_snapshot_restore(es_store *store, const uint8_t *blob, size_t size, es
                     .checkpoint_index = snap.index};
     memcpy(meta.chain_hash, snap.chain_hash, LED_HASH_BYTES);
     memcpy(meta.base_chain_hash, snap.chain_hash, LED_HASH_BYTES);
-    es__meta_put(store, batch, &meta);
+    es__meta_put(store, batch, &meta, NULL);
     bool adopt = store->cluster_id[0] == '\0' && snap.cluster_id[0] != '\0';
     if (adopt) es__cluster_id_put(store, batch, snap.cluster_id);
     err = store->ops->batch_commit(store->kv, batch, why);

@@ -69,16 +69,24 @@ static void meta_put_hash(es_store *store, es__kv_batch *batch, const char *key,
     store->ops->batch_put(batch, ES__FAMILY_META, text_slice(key), &part, 1);
 }
 
-void es__meta_put(es_store *store, es__kv_batch *batch, const es_meta *meta)
+void es__meta_put(es_store *store, es__kv_batch *batch, const es_meta *meta, const es_meta *old)
 {
     TK_ASSERT(batch != NULL);
     TK_ASSERT(meta->base_index <= meta->last_index);
-    meta_put_u64(store, batch, META_LAST_INDEX, meta->last_index);
-    meta_put_hash(store, batch, META_CHAIN_HASH, meta->chain_hash);
-    meta_put_u64(store, batch, META_RAFT_INDEX, meta->raft_index);
-    meta_put_u64(store, batch, META_BASE_INDEX, meta->base_index);
-    meta_put_hash(store, batch, META_BASE_CHAIN_HASH, meta->base_chain_hash);
-    meta_put_u64(store, batch, META_CHECKPOINT_INDEX, meta->checkpoint_index);
+    /* Only what changed: every key of RocksDB's memtable is another version to skip over, and
+     * a batch per event would otherwise write six (four of them the same as before). */
+    if (old == NULL || meta->last_index != old->last_index)
+        meta_put_u64(store, batch, META_LAST_INDEX, meta->last_index);
+    if (old == NULL || memcmp(meta->chain_hash, old->chain_hash, LED_HASH_BYTES) != 0)
+        meta_put_hash(store, batch, META_CHAIN_HASH, meta->chain_hash);
+    if (old == NULL || meta->raft_index != old->raft_index)
+        meta_put_u64(store, batch, META_RAFT_INDEX, meta->raft_index);
+    if (old == NULL || meta->base_index != old->base_index)
+        meta_put_u64(store, batch, META_BASE_INDEX, meta->base_index);
+    if (old == NULL || memcmp(meta->base_chain_hash, old->base_chain_hash, LED_HASH_BYTES) != 0)
+        meta_put_hash(store, batch, META_BASE_CHAIN_HASH, meta->base_chain_hash);
+    if (old == NULL || meta->checkpoint_index != old->checkpoint_index)
+        meta_put_u64(store, batch, META_CHECKPOINT_INDEX, meta->checkpoint_index);
 }
 
 void es__cluster_id_put(es_store *store, es__kv_batch *batch, const char *cluster_id)
@@ -307,7 +315,7 @@ static tk_err store_create(es_store *store, const char *cluster_id, es_error *wh
     es__cluster_id_put(store, batch, cluster_id);
     es_meta zero;
     memset(&zero, 0, sizeof(zero));
-    es__meta_put(store, batch, &zero);
+    es__meta_put(store, batch, &zero, NULL);
     err = store->ops->batch_commit(store->kv, batch, why);
     store->ops->batch_close(batch);
     if (err != TK_OK) return es__fail_wrap(why, err, "creating the store");
@@ -508,7 +516,7 @@ tk_err es_write(es_store *store, const es_record *records, size_t count, const e
     for (size_t i = 0; i < count; i++) {
         event_put(store, batch, &records[i]);
     }
-    es__meta_put(store, batch, meta);
+    es__meta_put(store, batch, meta, &store->meta); /* the cache equals the family */
     if (checkpoint != NULL) {
         es__slice state = {.data = checkpoint->state, .size = checkpoint->state_size};
         store->ops->batch_put(batch, ES__FAMILY_STATE, text_slice(ES__STATE_KEY), &state, 1);

@@ -97,7 +97,10 @@ static double run_persist(bench *b, bool sync)
 {
     remove_tree(b->dir);
     es_store *store = store_open(b, true, sync);
-    clu_local_opts opts = {.store = store, .batch_events_max = 1024, .checkpoint_every = 100000};
+    clu_local_opts opts = {.store = store,
+                           .batch_events_max = 1024,
+                           .checkpoint_every = 100000,
+                           .deliver_on_apply = false};
     clu_journal *journal = NULL;
     es_error why = {{0}};
     tk_err err = clu_local_open(&opts, &journal, &why);

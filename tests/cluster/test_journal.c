@@ -45,8 +45,10 @@ static void store_open(fixture *f)
 
 static void journal_open(fixture *f, uint32_t batch, uint64_t checkpoint_every)
 {
-    clu_local_opts opts = {
-        .store = f->store, .batch_events_max = batch, .checkpoint_every = checkpoint_every};
+    clu_local_opts opts = {.store = f->store,
+                           .batch_events_max = batch,
+                           .checkpoint_every = checkpoint_every,
+                           .deliver_on_apply = false};
     es_error why = {{0}};
     tk_err err = clu_local_open(&opts, &f->journal, &why);
     if (err != TK_OK) fail_msg("clu_local_open: %s", why.text);
@@ -73,6 +75,18 @@ static int teardown(void **vstate)
     assert_int_equal(nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
     free(f);
     return 0;
+}
+
+/* Counts deliveries in order, committed or not (deliver_on_apply). */
+static void on_commit_any(void *arg, uint64_t index, const led_event *ev,
+                          const led_outcome *outcome)
+{
+    fixture *f = arg;
+    (void)ev;
+    (void)outcome;
+    assert_int_equal(index, f->last_seen + 1u);
+    f->last_seen = index;
+    f->seen++;
 }
 
 static void on_commit(void *arg, uint64_t index, const led_event *ev, const led_outcome *outcome)
@@ -193,10 +207,34 @@ static void test_invalid_event(void **vstate)
     assert_int_equal(propose_n(f, 1), 1);
 }
 
+/* A backtest's journal: subscribers see each event as it is applied; the store has it once its
+ * batch is written (full, or flushed). */
+static void test_deliver_on_apply(void **vstate)
+{
+    fixture *f = *vstate;
+    clu_local_opts opts = {
+        .store = f->store, .batch_events_max = 50, .checkpoint_every = 0, .deliver_on_apply = true};
+    es_error why = {{0}};
+    assert_int_equal(clu_local_open(&opts, &f->journal, &why), TK_OK);
+    assert_true(clu_journal_delivers_on_apply(f->journal));
+    assert_int_equal(clu_journal_subscribe(f->journal, on_commit_any, f), TK_OK);
+    propose_n(f, 49);
+    assert_int_equal(f->seen, 49); /* seen at once */
+    assert_int_equal(clu_journal_committed_index(f->journal), 0);
+    propose_n(f, 1); /* the batch fills: written */
+    assert_int_equal(clu_journal_committed_index(f->journal), 50);
+    propose_n(f, 7);
+    assert_int_equal(f->seen, 57);
+    assert_int_equal(clu_journal_flush(f->journal, &why), TK_OK);
+    assert_int_equal(clu_journal_committed_index(f->journal), 57);
+    assert_int_equal(f->seen, 57); /* not delivered twice */
+}
+
 static void test_bad_options(void **vstate)
 {
     fixture *f = *vstate;
-    clu_local_opts opts = {.store = f->store, .batch_events_max = 0, .checkpoint_every = 0};
+    clu_local_opts opts = {
+        .store = f->store, .batch_events_max = 0, .checkpoint_every = 0, .deliver_on_apply = false};
     es_error why = {{0}};
     assert_int_equal(clu_local_open(&opts, &f->journal, &why), TK_EINVAL);
     assert_non_null(strstr(why.text, "batch_events_max"));
@@ -221,6 +259,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deliver_on_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscribers_full, setup, teardown),
     };

@@ -2,6 +2,7 @@
  * bad row with its exact message (file, line, field, values), gaps and the interval, line
  * endings and lengths, rounding and exponents, and the real data files of ../shared/data read
  * end to end against MANIFEST.md. */
+#define _GNU_SOURCE /* fopencookie: a stream whose reads fail on demand */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -891,6 +892,85 @@ static void test_stream(void **state)
     fclose(stream);
 }
 
+/* A stream over text whose reads fail once fail_at bytes were served. */
+typedef struct failing {
+    const char *text;
+    size_t size;
+    size_t at;
+    size_t fail_at;
+} failing;
+
+static ssize_t failing_read(void *cookie, char *buf, size_t size)
+{
+    failing *src = cookie;
+    if (src->at >= src->fail_at) return -1;
+    size_t count = src->fail_at - src->at;
+    if (count > size) count = size;
+    if (count > src->size - src->at) count = src->size - src->at;
+    memcpy(buf, src->text + src->at, count);
+    src->at += count;
+    return (ssize_t)count;
+}
+
+static FILE *failing_open(failing *src)
+{
+    cookie_io_functions_t io = {.read = failing_read, .write = NULL, .seek = NULL, .close = NULL};
+    FILE *stream = fopencookie(src, "r", io);
+    assert_non_null(stream);
+    return stream;
+}
+
+static void test_read_errors(void **state)
+{
+    (void)state;
+    /* CSV: the first 64 KiB are read at open; the read after them fails */
+    const size_t cap = 200000;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t len = (size_t)snprintf(text, cap, "time,open,high,low,close,volume\n");
+    for (int64_t i = 0; len + 64 < cap; i++) {
+        len +=
+            (size_t)snprintf(text + len, cap - len, "%" PRId64 ",1,1,1,1,1\n", 1600000000 + 60 * i);
+    }
+    failing src = {.text = text, .size = len, .at = 0, .fail_at = 100000};
+    FILE *stream = failing_open(&src);
+    feed_file *f = NULL;
+    feed_error why = {{0}};
+    EXPECT_ERR(feed_file_open_stream(stream, "csv", tk_mem_system(), &f, &why), TK_OK);
+    track(f);
+    feed_bar bar;
+    uint64_t bars = 0;
+    tk_err err = TK_OK;
+    while ((err = feed_file_next(f, &bar, &why)) == TK_OK)
+        bars++;
+    EXPECT_ERR(err, TK_EIO);
+    char want[128];
+    snprintf(want, sizeof(want), "csv: read failed after line %" PRIu64, bars + 1u);
+    assert_string_equal(why.text, want);
+    assert_true(bars > FEED_INTERVAL_PROBE_BARS);
+    close_file(f);
+    fclose(stream);
+    /* a failing first read, and JSON failing half-way */
+    src = (failing){.text = text, .size = len, .at = 0, .fail_at = 0};
+    stream = failing_open(&src);
+    EXPECT_ERR(feed_file_open_stream(stream, "first", tk_mem_system(), &f, &why), TK_EIO);
+    assert_string_equal(why.text, "first: read failed");
+    fclose(stream);
+    len = (size_t)snprintf(text, cap, "[");
+    for (int64_t i = 0; len + 200 < cap; i++) {
+        len += (size_t)snprintf(text + len, cap - len,
+                                "[%" PRId64 ",\"1\",\"1\",\"1\",\"1\",\"1\",%" PRId64
+                                ",\"1\",1,\"1\",\"1\",\"0\"],",
+                                (1600000000 + 60 * i) * 1000, (1600000000 + 60 * i) * 1000 + 59999);
+    }
+    src = (failing){.text = text, .size = len, .at = 0, .fail_at = 150000};
+    stream = failing_open(&src);
+    EXPECT_ERR(feed_file_open_stream(stream, "json", tk_mem_system(), &f, &why), TK_EIO);
+    assert_string_equal(why.text, "json: read failed");
+    fclose(stream);
+    free(text);
+}
+
 /* ---- The real files of ../shared/data ------------------------------------------------------- */
 
 typedef struct real_file {
@@ -1056,6 +1136,7 @@ int feed_test_file(void)
         cmocka_unit_test_teardown(test_json_errors, test_teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, tk_test_mem_setup, tk_test_mem_teardown),
         cmocka_unit_test_teardown(test_stream, test_teardown),
+        cmocka_unit_test_teardown(test_read_errors, test_teardown),
         cmocka_unit_test_teardown(test_real_data, test_teardown),
     };
     return cmocka_run_group_tests_name("feeds/file", tests, group_setup, group_teardown);
