@@ -280,13 +280,32 @@ TK_MUST_USE tk_err act_send(act_system *sys, act_ref to, act_msg *msg);
 TK_MUST_USE tk_err act_send_data(act_system *sys, act_ref to, act_ref sender, uint32_t type,
                                  const void *data, uint32_t size_bytes);
 
-/* Send to the actor registered as name (Erlang's Name ! Msg): type, sender, size_bytes of data
- * copied inline, and ptr moved as the pointer payload with ptr_free (both may be NULL). ptr is
- * moved in every case: on an error it has been freed with ptr_free. Errors: TK_ENOENT (no such
- * name), TK_EINVAL (size_bytes > ACT_MSG_INLINE_BYTES), and those of act_send. */
-TK_MUST_USE tk_err act_send_named(act_system *sys, const char *name, act_ref sender, uint32_t type,
+/* A registered name and the ref it was last found at: act_send_named looks the name up only
+ * when the ref is unknown or stale, so that sending by name costs a send. Initialise with
+ * ACT_NAMED(name); owned by one actor (not shared across threads). */
+typedef struct act_named {
+    const char *name; /* borrowed, static */
+    act_ref ref;      /* ACT_REF_NONE until first looked up */
+} act_named;
+
+#define ACT_NAMED(n) ((act_named){.name = (n), .ref = ACT_REF_NONE})
+
+/* Send to the actor registered as to->name (Erlang's Name ! Msg): type, sender, size_bytes of
+ * data copied inline, and ptr moved as the pointer payload with ptr_free (both may be NULL).
+ * The name is looked up again when its cached ref is stale (the holder exited and another
+ * registered). ptr is moved in every case: on an error it has been freed with ptr_free.
+ * Errors: TK_ENOENT (no such name), TK_EINVAL (size_bytes > ACT_MSG_INLINE_BYTES), TK_EFULL
+ * (no envelope, or the mailbox is full), TK_ESTALE. */
+TK_MUST_USE tk_err act_send_named(act_system *sys, act_named *to, act_ref sender, uint32_t type,
                                   const void *data, uint32_t size_bytes, void *ptr,
                                   void (*ptr_free)(void *ptr));
+
+/* act_send_named with a heap copy of payload_bytes of payload as the pointer payload (freed
+ * with free by whoever ends up with the message): for payloads larger than the envelope.
+ * Errors: TK_ENOMEM, and those of act_send_named. */
+TK_MUST_USE tk_err act_send_named_copy(act_system *sys, act_named *to, act_ref sender,
+                                       uint32_t type, const void *data, uint32_t size_bytes,
+                                       const void *payload, size_t payload_bytes);
 
 /* Send a request and expect one reply (with act_reply) within timeout_ms: msg->sender must be
  * the requester and its correlation is set to a fresh request id (written to out_request_id).

@@ -224,19 +224,15 @@ tk_err act_send_data(act_system *sys, act_ref to, act_ref sender, uint32_t type,
     return err;
 }
 
-tk_err act_send_named(act_system *sys, const char *name, act_ref sender, uint32_t type,
+tk_err act_send_named(act_system *sys, act_named *to, act_ref sender, uint32_t type,
                       const void *data, uint32_t size_bytes, void *ptr, void (*ptr_free)(void *))
 {
-    TK_ASSERT(sys != NULL && name != NULL);
+    TK_ASSERT(sys != NULL && to != NULL && to->name != NULL);
     if (size_bytes > 0) TK_ASSERT(data != NULL);
-    act_ref to = ACT_REF_NONE;
-    act_msg *msg = NULL;
-    tk_err err = size_bytes > ACT_MSG_INLINE_BYTES ? TK_EINVAL : act_whereis(sys, name, &to);
-    if (err == TK_OK) msg = act_msg_alloc(sys);
-    if (err == TK_OK && msg == NULL) err = TK_EFULL;
-    if (err != TK_OK) {
+    act_msg *msg = size_bytes <= ACT_MSG_INLINE_BYTES ? act_msg_alloc(sys) : NULL;
+    if (msg == NULL) {
         if (ptr != NULL && ptr_free != NULL) ptr_free(ptr); /* not sent: not moved */
-        return err;
+        return size_bytes > ACT_MSG_INLINE_BYTES ? TK_EINVAL : TK_EFULL;
     }
     msg->type = type;
     msg->sender = sender;
@@ -244,9 +240,24 @@ tk_err act_send_named(act_system *sys, const char *name, act_ref sender, uint32_
     if (size_bytes > 0) memcpy(msg->data, data, size_bytes);
     msg->ptr = ptr;
     msg->ptr_free = ptr_free;
-    err = act_send(sys, to, msg);
+    tk_err err = act_ref_is_none(to->ref) ? TK_ESTALE : act_send(sys, to->ref, msg);
+    if (err == TK_ESTALE) { /* never looked up, or the name's holder was replaced: look again */
+        err = act_whereis(sys, to->name, &to->ref);
+        if (err == TK_OK) err = act_send(sys, to->ref, msg);
+    }
     if (err != TK_OK) act_msg_free(sys, msg); /* frees ptr with ptr_free */
     return err;
+}
+
+tk_err act_send_named_copy(act_system *sys, act_named *to, act_ref sender, uint32_t type,
+                           const void *data, uint32_t size_bytes, const void *payload,
+                           size_t payload_bytes)
+{
+    TK_ASSERT(payload != NULL && payload_bytes > 0);
+    void *copy = malloc(payload_bytes);
+    if (copy == NULL) return TK_ENOMEM;
+    memcpy(copy, payload, payload_bytes);
+    return act_send_named(sys, to, sender, type, data, size_bytes, copy, free);
 }
 
 tk_err act_exit(act_system *sys, act_ref from, act_ref to, const act_reason *reason)

@@ -10,22 +10,22 @@
 #define FILLS_PER_BAR_MAX EXEC_BOOK_MAX
 
 typedef struct exec_state {
+    act_named journal; /* the journal, looked up by name when needed */
     exec_actor_opts opts;
     exec_book book;
     exec_fill fills[FILLS_PER_BAR_MAX];
     uint64_t fill_seq; /* numbers fill ids */
 } exec_state;
 
-/* Propose ev to the journal: a heap copy moved with the message. */
-static tk_err propose(act_ctx *ctx, const led_event *ev)
+/* Propose ev to the journal (a heap copy moves with the message). */
+static tk_err propose(act_ctx *ctx, exec_state *s, const led_event *ev)
 {
-    led_event *copy = malloc(sizeof(*copy));
-    if (copy == NULL) return TK_ENOMEM;
-    *copy = *ev;
     led_propose_flags flags = LED_PROPOSE_PLAIN;
-    return act_send_named(act_ctx_system(ctx), LED_JOURNAL_NAME, act_self(ctx), LED_MSG_PROPOSE,
-                          &flags, sizeof(flags), copy, free);
+    return act_send_named_copy(act_ctx_system(ctx), &s->journal, act_self(ctx), LED_MSG_PROPOSE,
+                               &flags, sizeof(flags), ev, sizeof(*ev));
 }
+
+/* Propose ev to the journal: a heap copy moved with the message. */
 
 static tk_err on_bar(act_ctx *ctx, exec_state *s, const led_commit *c)
 {
@@ -54,7 +54,7 @@ static tk_err on_bar(act_ctx *ctx, exec_state *s, const led_commit *c)
         o->fee_e8 = f->fee_e8;
         memcpy(o->fee_asset, s->opts.fee_asset, sizeof(o->fee_asset));
         o->maker = f->maker;
-        err = propose(ctx, &ev);
+        err = propose(ctx, s, &ev);
     }
     return err;
 }
@@ -83,7 +83,7 @@ static tk_err on_cancel_requested(act_ctx *ctx, exec_state *s, const led_commit 
     ev.u.order_cancelled.order_index = order_index;
     snprintf(ev.u.order_cancelled.reason, sizeof(ev.u.order_cancelled.reason),
              "cancelled at the paper venue");
-    return propose(ctx, &ev);
+    return propose(ctx, s, &ev);
 }
 
 static tk_err on_commit(act_ctx *ctx, exec_state *s, const led_commit *c)
@@ -118,6 +118,7 @@ static tk_err exec_init(act_ctx *ctx, void *state, const void *arg)
 {
     exec_state *s = state;
     s->opts = *(const exec_actor_opts *)arg;
+    s->journal = ACT_NAMED(LED_JOURNAL_NAME);
     exec_book_init(&s->book);
     TK_ASSERT(s->opts.fee_asset[0] != '\0');
     return act_group_join(act_ctx_system(ctx), LED_GROUP_EXECUTION, act_self(ctx));
@@ -132,8 +133,8 @@ static tk_err exec_handle(act_ctx *ctx, void *state, act_msg *msg)
     tk_err err = on_commit(ctx, s, c);
     if (err != TK_OK) return act_fail(ctx, err, "order %llu", (unsigned long long)c->index);
     /* after the proposals the event caused, so that the journal has them first */
-    return act_send_named(act_ctx_system(ctx), LED_JOURNAL_NAME, act_self(ctx), LED_MSG_ACK,
-                          &c->index, sizeof(c->index), NULL, NULL);
+    return act_send_named(act_ctx_system(ctx), &s->journal, act_self(ctx), LED_MSG_ACK, &c->index,
+                          sizeof(c->index), NULL, NULL);
 }
 
 static const act_behaviour exec_behaviour = {

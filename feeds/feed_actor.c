@@ -13,6 +13,7 @@
 enum { MSG_NEXT = FEED_MSG_BASE + 10u };
 
 typedef struct feed_state {
+    act_named journal; /* the journal, looked up by name when needed */
     feed_actor_opts opts;
     feed_file *file; /* owned: the file being read */
     uint32_t file_at;
@@ -20,13 +21,11 @@ typedef struct feed_state {
     bool waiting; /* a bar was proposed; the journal's IDLE is due */
 } feed_state;
 
-static tk_err propose(act_ctx *ctx, const led_event *ev, led_propose_flags flags)
+/* Propose ev to the journal (a heap copy moves with the message). */
+static tk_err propose(act_ctx *ctx, feed_state *s, const led_event *ev, led_propose_flags flags)
 {
-    led_event *copy = malloc(sizeof(*copy));
-    if (copy == NULL) return TK_ENOMEM;
-    *copy = *ev;
-    return act_send_named(act_ctx_system(ctx), LED_JOURNAL_NAME, act_self(ctx), LED_MSG_PROPOSE,
-                          &flags, sizeof(flags), copy, free);
+    return act_send_named_copy(act_ctx_system(ctx), &s->journal, act_self(ctx), LED_MSG_PROPOSE,
+                               &flags, sizeof(flags), ev, sizeof(*ev));
 }
 
 /* Report the end (err TK_OK) or a failure to the waiting port, then stop. */
@@ -113,7 +112,7 @@ static tk_err propose_gap(act_ctx *ctx, feed_state *s, const feed_bar *bar)
              (unsigned long long)bar->gap_bars, (unsigned long long)bar->line,
              s->opts.files[s->file_at < s->opts.file_count ? s->file_at : 0]);
     s->result.gaps++;
-    return propose(ctx, &ev, LED_PROPOSE_PLAIN);
+    return propose(ctx, s, &ev, LED_PROPOSE_PLAIN);
 }
 
 static tk_err on_next(act_ctx *ctx, feed_state *s)
@@ -134,7 +133,7 @@ static tk_err on_next(act_ctx *ctx, feed_state *s)
     if (s->opts.progress != NULL)
         atomic_store_explicit(s->opts.progress, s->result.bars, memory_order_relaxed);
     s->waiting = true;
-    return propose(ctx, &ev, LED_PROPOSE_NOTIFY_IDLE);
+    return propose(ctx, s, &ev, LED_PROPOSE_NOTIFY_IDLE);
 }
 
 /* The journal is idle: the next bar now, or after interval / speed of real time. */
@@ -160,6 +159,7 @@ static tk_err feed_init(act_ctx *ctx, void *state, const void *arg)
 {
     feed_state *s = state;
     s->opts = *(const feed_actor_opts *)arg;
+    s->journal = ACT_NAMED(LED_JOURNAL_NAME);
     TK_ASSERT(s->opts.file_count > 0 && s->opts.files != NULL);
     return act_send_data(act_ctx_system(ctx), act_self(ctx), act_self(ctx), MSG_NEXT, NULL, 0);
 }

@@ -94,17 +94,18 @@ static tk_err parse_fail(led_parse_error *why, size_t offset, const char *reason
     return err;
 }
 
-/* The magnitude limit: |INT64_MIN| in 1e-8 units, reached only by a negative value. */
-#define MAGNITUDE_MAX ((i128)INT64_MAX + 1)
-
 tk_err led_parse(const char *text, size_t size_bytes, int64_t *out_e8, led_parse_error *why)
 {
     TK_ASSERT(out_e8 != NULL);
     if (size_bytes > 0) TK_ASSERT(text != NULL);
+    /* 64-bit accumulation (a feed parses five of these per bar): past the limit the value is
+     * out of range, and the flag keeps the digit loop from wrapping. */
+    static const uint64_t magnitude_limit = (uint64_t)INT64_MAX + 1u;
     size_t at = 0;
     bool negative = size_bytes > 0 && text[0] == '-';
     if (negative) at++;
-    i128 magnitude = 0; /* in 1e-8 units, capped just past MAGNITUDE_MAX */
+    uint64_t magnitude = 0; /* in 1e-8 units once scaled */
+    bool over = false;
     uint32_t digits = 0;
     int32_t places = -1; /* decimal places read; -1 before the '.' */
     for (; at < size_bytes; at++) {
@@ -121,18 +122,19 @@ tk_err led_parse(const char *text, size_t size_bytes, int64_t *out_e8, led_parse
             continue; /* a trailing zero past the 8th place changes nothing */
         }
         if (places >= 0) places++;
-        if (magnitude <= MAGNITUDE_MAX) magnitude = magnitude * 10 + (c - '0');
+        uint64_t digit = (uint64_t)(c - '0');
+        if (magnitude > (magnitude_limit - digit) / 10u) over = true;
+        if (!over) magnitude = magnitude * 10u + digit;
     }
     if (digits == 0) return parse_fail(why, at, "no digits", TK_EINVAL);
-    int32_t read = places < 0 ? 0 : places;
-    for (int32_t p = read; p < LED_SCALE_DIGITS && magnitude <= MAGNITUDE_MAX; p++) {
-        magnitude *= 10; /* scale what was read to 8 places */
+    for (int32_t p = places < 0 ? 0 : places; p < LED_SCALE_DIGITS && !over; p++) {
+        if (magnitude > magnitude_limit / 10u) over = true; /* scale to 8 places */
+        magnitude *= 10u;
     }
-    i128 value = negative ? -magnitude : magnitude;
-    if (magnitude > MAGNITUDE_MAX || !fits_i64(value)) {
+    if (over || magnitude > magnitude_limit || (!negative && magnitude == magnitude_limit))
         return parse_fail(why, 0, "out of the int64 range of 1e-8 units", TK_EOVERFLOW);
-    }
-    *out_e8 = (int64_t)value;
+    /* -2^63 is the one magnitude that only fits negative */
+    *out_e8 = negative ? (int64_t)(0u - magnitude) : (int64_t)magnitude;
     return TK_OK;
 }
 

@@ -8,6 +8,7 @@
 #define TAGS_MAX 64u /* order requests proposed and not yet seen committed */
 
 typedef struct strat_state {
+    act_named journal; /* the journal, looked up by name when needed */
     strat_actor_opts opts;
     void *engine_state;      /* owned: engine->state_size bytes */
     uint32_t tags[TAGS_MAX]; /* FIFO: the tags of requests in the order they were proposed */
@@ -15,14 +16,12 @@ typedef struct strat_state {
     int64_t now_ns; /* the time of the last committed event seen: proposals carry it */
 } strat_state;
 
-static tk_err propose(act_ctx *ctx, const led_event *ev)
+/* Propose ev to the journal (a heap copy moves with the message). */
+static tk_err propose(act_ctx *ctx, strat_state *s, const led_event *ev)
 {
-    led_event *copy = malloc(sizeof(*copy));
-    if (copy == NULL) return TK_ENOMEM;
-    *copy = *ev;
     led_propose_flags flags = LED_PROPOSE_PLAIN;
-    return act_send_named(act_ctx_system(ctx), LED_JOURNAL_NAME, act_self(ctx), LED_MSG_PROPOSE,
-                          &flags, sizeof(flags), copy, free);
+    return act_send_named_copy(act_ctx_system(ctx), &s->journal, act_self(ctx), LED_MSG_PROPOSE,
+                               &flags, sizeof(flags), ev, sizeof(*ev));
 }
 
 /* One intent as a proposal; an order request remembers its tag until it is seen committed. */
@@ -35,7 +34,7 @@ static tk_err propose_intent(act_ctx *ctx, strat_state *s, const strat_intent *i
     if (in->kind == STRAT_CANCEL) {
         ev.type = LED_EV_ORDER_CANCEL_REQUESTED;
         ev.u.order_cancel_requested.order_index = in->order_index;
-        return propose(ctx, &ev);
+        return propose(ctx, s, &ev);
     }
     if (s->tag_count == TAGS_MAX) return TK_EFULL;
     ev.type = LED_EV_ORDER_REQUESTED;
@@ -47,7 +46,7 @@ static tk_err propose_intent(act_ctx *ctx, strat_state *s, const strat_intent *i
     o->qty_e8 = in->qty_e8;
     o->price_e8 = in->kind == STRAT_SELL_STOP ? in->price_e8 : 0;
     o->reduce_only = in->kind != STRAT_BUY_MARKET;
-    tk_err err = propose(ctx, &ev);
+    tk_err err = propose(ctx, s, &ev);
     if (err != TK_OK) return err;
     s->tags[(s->tag_head + s->tag_count++) % TAGS_MAX] = in->tag;
     return TK_OK;
@@ -118,6 +117,7 @@ static tk_err strat_init(act_ctx *ctx, void *state, const void *arg)
 {
     strat_state *s = state;
     s->opts = *(const strat_actor_opts *)arg;
+    s->journal = ACT_NAMED(LED_JOURNAL_NAME);
     const strat_engine *e = s->opts.engine;
     TK_ASSERT(e != NULL && e->state_size > 0);
     s->engine_state = calloc(1, e->state_size);
@@ -147,8 +147,8 @@ static tk_err strat_handle(act_ctx *ctx, void *state, act_msg *msg)
     if (err != TK_OK)
         return act_fail(ctx, err, "proposing after event %llu", (unsigned long long)c->index);
     /* after the proposals it caused, so that the journal has them first */
-    return act_send_named(act_ctx_system(ctx), LED_JOURNAL_NAME, act_self(ctx), LED_MSG_ACK,
-                          &c->index, sizeof(c->index), NULL, NULL);
+    return act_send_named(act_ctx_system(ctx), &s->journal, act_self(ctx), LED_MSG_ACK, &c->index,
+                          sizeof(c->index), NULL, NULL);
 }
 
 static void strat_terminate(act_ctx *ctx, void *state, const act_reason *reason)
