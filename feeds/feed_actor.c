@@ -142,8 +142,7 @@ static tk_err on_idle(act_ctx *ctx, feed_state *s)
     TK_ASSERT(s->waiting);
     s->waiting = false;
     act_system *sys = act_ctx_system(ctx);
-    if (s->opts.speed <= 0.0)
-        return act_send_data(sys, act_self(ctx), act_self(ctx), MSG_NEXT, NULL, 0);
+    if (s->opts.speed <= 0.0) return on_next(ctx, s); /* full speed: the next bar now */
     act_msg *msg = act_msg_alloc(sys);
     if (msg == NULL) return TK_EFULL;
     msg->type = MSG_NEXT;

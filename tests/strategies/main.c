@@ -5,5 +5,6 @@ int main(void)
 {
     int failed = 0;
     failed += strat_test_ind();
+    failed += strat_test_ema_cross();
     return failed == 0 ? 0 : 1;
 }

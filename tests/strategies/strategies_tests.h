@@ -5,4 +5,7 @@
 /* Runs the cmocka group "strategies/ind" (strat_ind*.c) and returns the number of failed tests. */
 int strat_test_ind(void);
 
+/* Runs the cmocka group "strategies/ema_cross" (strat_ema_cross.c). */
+int strat_test_ema_cross(void);
+
 #endif /* TK_TESTS_STRATEGIES_STRATEGIES_TESTS_H */
