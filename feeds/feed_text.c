@@ -138,6 +138,10 @@ tk_err feed__decimal_parse(const char *text, size_t size, int64_t *out_e8, const
 {
     TK_ASSERT(out_e8 != NULL);
     TK_ASSERT(reason != NULL);
+    /* The common case first, in one pass: a plain decimal of at most 8 places is exactly what
+     * led_parse accepts. Anything else (an exponent, more places, a bad text) takes the path
+     * below, which also says what is wrong. */
+    if (led_parse(text, size, out_e8, NULL) == TK_OK) return TK_OK;
     decimal d;
     tk_err err = decimal_split(text, size, &d, reason);
     if (err != TK_OK) return err;

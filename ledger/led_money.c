@@ -123,7 +123,10 @@ tk_err led_parse(const char *text, size_t size_bytes, int64_t *out_e8, led_parse
         }
         if (places >= 0) places++;
         uint64_t digit = (uint64_t)(c - '0');
-        if (magnitude > (magnitude_limit - digit) / 10u) over = true;
+        /* magnitude * 10 + digit > limit, without a division per digit */
+        if (magnitude > magnitude_limit / 10u ||
+            (magnitude == magnitude_limit / 10u && digit > magnitude_limit % 10u))
+            over = true;
         if (!over) magnitude = magnitude * 10u + digit;
     }
     if (digits == 0) return parse_fail(why, at, "no digits", TK_EINVAL);
