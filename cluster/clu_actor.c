@@ -31,7 +31,11 @@ typedef struct journal_actor {
     bool idle_wanted;      /* a proposer asked for LED_MSG_IDLE */
     act_ref idle_waiter;
     uint64_t idle_index;
-    tk_err failure; /* set by the commit callback, which cannot fail the actor itself */
+    act_ref bars_off[GROUP_MEMBERS_MAX]; /* subscribers that asked for no bars for now */
+    uint32_t bars_off_count;
+    led_paced_batch paced; /* a paced batch being committed (count 0: none) */
+    uint32_t paced_next;   /* the next of its events to commit */
+    tk_err failure;        /* set by the commit callback, which cannot fail the actor itself */
 } journal_actor;
 
 static void box_release(void *ptr)
@@ -43,6 +47,17 @@ static void box_release(void *ptr)
 
 /* Send box to every member of group; returns how many copies went out. A member whose mailbox
  * is full or who died is skipped (it recovers from the state, not from the stream). */
+/* Whether member asked for no bars (LED_ACK_BARS_OFF); with forget, it is asked again. */
+static bool bars_off(journal_actor *a, act_ref member, bool forget)
+{
+    for (uint32_t i = 0; i < a->bars_off_count; i++) {
+        if (!act_ref_eq(a->bars_off[i], member)) continue;
+        if (forget) a->bars_off[i] = a->bars_off[--a->bars_off_count];
+        return true;
+    }
+    return false;
+}
+
 static uint32_t publish(journal_actor *a, const char *group, commit_box *box)
 {
     act_ref members[GROUP_MEMBERS_MAX];
@@ -50,7 +65,9 @@ static uint32_t publish(journal_actor *a, const char *group, commit_box *box)
     act_group_members(a->sys, group, members, GROUP_MEMBERS_MAX, &count);
     TK_ASSERT(count <= GROUP_MEMBERS_MAX); /* more subscribers than a journal serves */
     uint32_t sent = 0;
+    bool bar = box->commit.ev.type == LED_EV_BAR_CLOSED;
     for (uint32_t i = 0; i < count; i++) {
+        if (bars_off(a, members[i], !bar) && bar) continue; /* it has nothing to do with bars */
         act_msg *msg = act_msg_alloc(a->sys);
         if (msg == NULL) {
             a->failure = TK_EFULL;
@@ -103,11 +120,39 @@ static void on_commit(void *arg, uint64_t index, const led_event *ev, const led_
     box_release(box);
 }
 
-/* Tell the waiting proposer when nothing is in flight any more. */
-static tk_err idle_check(journal_actor *a)
+static bool graph_idle(const journal_actor *a)
 {
-    if (!a->idle_wanted || a->outstanding > 0 || a->held_bar != NULL) return TK_OK;
+    return a->outstanding == 0 && a->held_bar == NULL;
+}
+
+/* Commit one event and publish it; *out_index gets its ledger index. An invalid event (the
+ * proposer's bug, not the journal's) is logged and refused, and the actor goes on. */
+static tk_err commit_one(act_ctx *ctx, journal_actor *a, const led_event *ev, uint64_t *out_index)
+{
+    es_error why = {{0}};
+    tk_err err = clu_journal_propose(a->journal, ev, out_index, &why);
+    if (err == TK_EINVAL) {
+        TK_LOG(TK_LOG_ERROR, "journal", "invalid proposal refused", TK_LOG_STR("why", why.text));
+        return TK_OK;
+    }
+    if (err == TK_OK && !clu_journal_delivers_on_apply(a->journal))
+        err = clu_journal_flush(a->journal, &why);
+    if (err == TK_OK) err = a->failure;
+    if (err != TK_OK) return act_fail(ctx, err, "%s", why.text);
+    return TK_OK;
+}
+
+/* While the graph is idle: the next event of a paced batch; then, with nothing in flight and no
+ * batch left, tell the waiting proposer. */
+static tk_err settle(act_ctx *ctx, journal_actor *a)
+{
+    tk_err err = TK_OK;
+    while (err == TK_OK && graph_idle(a) && a->paced_next < a->paced.count)
+        err = commit_one(ctx, a, &a->paced.events[a->paced_next++], &a->idle_index);
+    if (err != TK_OK || !a->idle_wanted || !graph_idle(a) || a->paced_next < a->paced.count)
+        return err;
     a->idle_wanted = false;
+    a->paced.count = a->paced_next = 0;
     return act_send_data(a->sys, a->idle_waiter, a->self, LED_MSG_IDLE, &a->idle_index,
                          sizeof(a->idle_index));
 }
@@ -119,31 +164,46 @@ static tk_err on_propose(act_ctx *ctx, journal_actor *a, act_msg *msg)
     led_propose_flags flags = LED_PROPOSE_PLAIN;
     if (msg->size_bytes == sizeof(flags)) memcpy(&flags, msg->data, sizeof(flags));
     uint64_t index = 0;
-    es_error why = {{0}};
-    tk_err err = clu_journal_propose(a->journal, ev, &index, &why);
-    if (err == TK_EINVAL) { /* the proposer's bug, not the journal's: refuse and go on */
-        TK_LOG(TK_LOG_ERROR, "journal", "invalid proposal refused", TK_LOG_STR("why", why.text));
-        return TK_OK;
-    }
-    if (err == TK_OK && !clu_journal_delivers_on_apply(a->journal))
-        err = clu_journal_flush(a->journal, &why);
-    if (err == TK_OK) err = a->failure;
-    if (err != TK_OK) return act_fail(ctx, err, "%s", why.text);
+    tk_err err = commit_one(ctx, a, ev, &index);
+    if (err != TK_OK) return err;
     if ((flags & LED_PROPOSE_NOTIFY_IDLE) != 0) {
         TK_ASSERT(!a->idle_wanted); /* one pacing proposer at a time */
         a->idle_wanted = true;
         a->idle_waiter = msg->sender;
         a->idle_index = index;
     }
-    return idle_check(a);
+    return settle(ctx, a);
 }
 
-static tk_err on_ack(journal_actor *a, const act_msg *msg)
+static tk_err on_propose_paced(act_ctx *ctx, journal_actor *a, act_msg *msg)
+{
+    const led_paced_batch *batch = msg->ptr;
+    if (batch == NULL || batch->count == 0 || batch->count > LED_PACED_EVENTS_MAX)
+        return act_fail(ctx, TK_EINVAL, "a paced batch without 1 to %u events",
+                        LED_PACED_EVENTS_MAX);
+    TK_ASSERT(!a->idle_wanted); /* one pacing proposer at a time */
+    a->paced.count = batch->count;
+    memcpy(a->paced.events, batch->events, batch->count * sizeof(batch->events[0]));
+    a->paced_next = 0;
+    a->idle_wanted = true;
+    a->idle_waiter = msg->sender;
+    return settle(ctx, a);
+}
+
+static tk_err on_ack(act_ctx *ctx, journal_actor *a, const act_msg *msg)
 {
     TK_ASSERT(a->outstanding > 0); /* every ACK answers a COMMITTED */
     a->outstanding--;
-    uint64_t index = 0;
-    if (msg->size_bytes == sizeof(index)) memcpy(&index, msg->data, sizeof(index));
+    led_ack ack = {.index = 0, .flags = 0};
+    if (msg->size_bytes == sizeof(ack)) memcpy(&ack, msg->data, sizeof(ack));
+    /* The last acknowledgement says what the subscriber wants now: a bar is published only
+     * when every acknowledgement is in. */
+    bool off = (ack.flags & LED_ACK_BARS_OFF) != 0;
+    if (bars_off(a, msg->sender, !off) != off && off) {
+        TK_ASSERT(a->bars_off_count < GROUP_MEMBERS_MAX);
+        a->bars_off[a->bars_off_count++] = msg->sender;
+    }
+    uint64_t index = ack.index;
     if (a->held_bar != NULL && index == a->held_bar->commit.index) {
         TK_ASSERT(a->exec_waiting > 0);
         if (--a->exec_waiting == 0) { /* execution is done with the bar: strategies next */
@@ -159,7 +219,7 @@ static tk_err on_ack(journal_actor *a, const act_msg *msg)
             if (a->failure != TK_OK) return a->failure;
         }
     }
-    return idle_check(a);
+    return settle(ctx, a);
 }
 
 static tk_err journal_init(act_ctx *ctx, void *state, const void *arg)
@@ -180,8 +240,10 @@ static tk_err journal_handle(act_ctx *ctx, void *state, act_msg *msg)
     switch (msg->type) {
     case LED_MSG_PROPOSE:
         return on_propose(ctx, a, msg);
+    case LED_MSG_PROPOSE_PACED:
+        return on_propose_paced(ctx, a, msg);
     case LED_MSG_ACK:
-        return on_ack(a, msg);
+        return on_ack(ctx, a, msg);
     default: /* a message type, not an enum: anything else is a sender's bug */
         return act_fail(ctx, TK_EINVAL, "unexpected message type %u", msg->type);
     }

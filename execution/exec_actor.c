@@ -133,8 +133,9 @@ static tk_err exec_handle(act_ctx *ctx, void *state, act_msg *msg)
     tk_err err = on_commit(ctx, s, c);
     if (err != TK_OK) return act_fail(ctx, err, "order %llu", (unsigned long long)c->index);
     /* after the proposals the event caused, so that the journal has them first */
-    return act_send_named(act_ctx_system(ctx), &s->journal, act_self(ctx), LED_MSG_ACK, &c->index,
-                          sizeof(c->index), NULL, NULL);
+    led_ack ack = {.index = c->index, .flags = s->book.count == 0 ? LED_ACK_BARS_OFF : 0u};
+    return act_send_named(act_ctx_system(ctx), &s->journal, act_self(ctx), LED_MSG_ACK, &ack,
+                          sizeof(ack), NULL, NULL);
 }
 
 static const act_behaviour exec_behaviour = {

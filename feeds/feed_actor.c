@@ -4,6 +4,7 @@
  * time. Gaps are proposed as FeedHealth events before the bar that ends them, so they are in
  * the log for the auditor. */
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +19,22 @@ typedef struct feed_state {
     feed_file *file; /* owned: the file being read */
     uint32_t file_at;
     feed_actor_result result;
-    bool waiting; /* a bar was proposed; the journal's IDLE is due */
+    bool waiting;          /* a batch was handed over; the journal's IDLE is due */
+    led_paced_batch batch; /* the bars (and gap events) of the next hand-over */
+    tk_err end;            /* after the last batch: TK_OK (read to the end) or the failure */
+    bool ended;
+    feed_error end_why;
 } feed_state;
 
-/* Propose ev to the journal (a heap copy moves with the message). */
-static tk_err propose(act_ctx *ctx, feed_state *s, const led_event *ev, led_propose_flags flags)
+/* Hand the batch to the journal, which commits its events one at a time as the graph settles
+ * (a heap copy of the used part moves with the message). */
+static tk_err send_batch(act_ctx *ctx, feed_state *s)
 {
-    return act_send_named_copy(act_ctx_system(ctx), &s->journal, act_self(ctx), LED_MSG_PROPOSE,
-                               &flags, sizeof(flags), ev, sizeof(*ev));
+    TK_ASSERT(s->batch.count > 0 && s->batch.count <= LED_PACED_EVENTS_MAX);
+    size_t bytes = offsetof(led_paced_batch, events) + s->batch.count * sizeof(led_event);
+    s->waiting = true;
+    return act_send_named_copy(act_ctx_system(ctx), &s->journal, act_self(ctx),
+                               LED_MSG_PROPOSE_PACED, NULL, 0, &s->batch, bytes);
 }
 
 /* Report the end (err TK_OK) or a failure to the waiting port, then stop. */
@@ -97,7 +106,7 @@ static void bar_event(const feed_state *s, const feed_bar *bar, led_event *ev)
 }
 
 /* A gap before bar, as a FeedHealth event in the log. */
-static tk_err propose_gap(act_ctx *ctx, feed_state *s, const feed_bar *bar)
+static void gap_event(feed_state *s, const feed_bar *bar, led_event *out)
 {
     led_event ev;
     memset(&ev, 0, sizeof(ev));
@@ -112,28 +121,45 @@ static tk_err propose_gap(act_ctx *ctx, feed_state *s, const feed_bar *bar)
              (unsigned long long)bar->gap_bars, (unsigned long long)bar->line,
              s->opts.files[s->file_at < s->opts.file_count ? s->file_at : 0]);
     s->result.gaps++;
-    return propose(ctx, s, &ev, LED_PROPOSE_PLAIN);
+    *out = ev;
+}
+
+/* Read the next bars into the batch: up to a batch's worth at full speed, one when paced.
+ * The end of the files or a bad row ends the filling and is kept for after the batch. */
+static void fill_batch(feed_state *s)
+{
+    uint32_t bars_max = s->opts.speed > 0.0 ? 1u : LED_PACED_EVENTS_MAX / 2u;
+    TK_ASSERT(s->batch.count == 0);
+    for (uint32_t n = 0; n < bars_max; n++) { /* two events at most per bar: a gap, the bar */
+        feed_bar bar;
+        tk_err err = next_bar(s, &bar, &s->end_why);
+        if (err == TK_OK && s->result.interval_s <= 0) {
+            snprintf(s->end_why.text, sizeof(s->end_why.text),
+                     "the files hold fewer than two bars: no interval");
+            err = TK_EINVAL;
+        }
+        if (err != TK_OK) {
+            s->ended = true;
+            s->end = err == TK_ENOENT ? TK_OK : err;
+            return;
+        }
+        if (bar.gap_bars > 0) gap_event(s, &bar, &s->batch.events[s->batch.count++]);
+        bar_event(s, &bar, &s->batch.events[s->batch.count++]);
+        if (s->result.bars == 0) s->result.first_ts_ns = bar.open_ts_ns;
+        s->result.last_ts_ns = bar.open_ts_ns;
+        s->result.bars++;
+    }
 }
 
 static tk_err on_next(act_ctx *ctx, feed_state *s)
 {
-    feed_bar bar;
-    feed_error why = {{0}};
-    tk_err err = next_bar(s, &bar, &why);
-    if (err == TK_ENOENT) return finish(ctx, s, TK_OK, "");
-    if (err != TK_OK) return finish(ctx, s, err, why.text);
-    if (s->result.interval_s <= 0)
-        return finish(ctx, s, TK_EINVAL, "the files hold fewer than two bars: no interval");
-    if (bar.gap_bars > 0 && (err = propose_gap(ctx, s, &bar)) != TK_OK) return err;
-    led_event ev;
-    bar_event(s, &bar, &ev);
-    if (s->result.bars == 0) s->result.first_ts_ns = bar.open_ts_ns;
-    s->result.last_ts_ns = bar.open_ts_ns;
-    s->result.bars++;
+    s->batch.count = 0; /* the last batch was handed over (and copied) */
+    if (!s->ended) fill_batch(s);
     if (s->opts.progress != NULL)
         atomic_store_explicit(s->opts.progress, s->result.bars, memory_order_relaxed);
-    s->waiting = true;
-    return propose(ctx, s, &ev, LED_PROPOSE_NOTIFY_IDLE);
+    if (s->batch.count > 0) return send_batch(ctx, s);
+    TK_ASSERT(s->ended);
+    return finish(ctx, s, s->end, s->end == TK_OK ? "" : s->end_why.text);
 }
 
 /* The journal is idle: the next bar now, or after interval / speed of real time. */
@@ -142,7 +168,7 @@ static tk_err on_idle(act_ctx *ctx, feed_state *s)
     TK_ASSERT(s->waiting);
     s->waiting = false;
     act_system *sys = act_ctx_system(ctx);
-    if (s->opts.speed <= 0.0) return on_next(ctx, s); /* full speed: the next bar now */
+    if (s->opts.speed <= 0.0 || s->ended) return on_next(ctx, s); /* the next batch now */
     act_msg *msg = act_msg_alloc(sys);
     if (msg == NULL) return TK_EFULL;
     msg->type = MSG_NEXT;

@@ -580,23 +580,47 @@ void led_gen_next(led_gen *gen, const led_state *state, uint64_t index, led_even
  *                    shared, read-only led_commit (the message's ptr_free releases it). Every
  *                    COMMITTED is answered with LED_MSG_ACK once handled, after any proposal
  *                    it caused, so that the journal knows when the graph is idle.
- *   LED_MSG_ACK      to the journal, no payload.
- *   LED_MSG_IDLE     from the journal to a proposer that asked (LED_PROPOSE_NOTIFY_IDLE): every
- *                    publication since that proposal was acknowledged and nothing is pending.
- *                    Inline data: the led_commit index of that proposal (uint64_t).
+ *   LED_MSG_ACK      to the journal. Inline data: a led_ack (the commit's index; flags).
+ *   LED_MSG_IDLE     from the journal to a proposer that asked (LED_PROPOSE_NOTIFY_IDLE, or a
+ *                    paced batch): every publication since was acknowledged and nothing is
+ *                    pending. Inline data: the index of the last event proposed (uint64_t).
+ *   LED_MSG_PROPOSE_PACED to the journal. ptr: a led_paced_batch the sender malloc'd (moved,
+ *                    ptr_free = free): the journal commits its events one at a time, each once
+ *                    the graph is idle after the one before, then answers LED_MSG_IDLE. A
+ *                    replay feed hands over bars this way, a batch per message rather than a
+ *                    message and an answer per bar.
  *
  * Publication order (docs/strategies.md, "How one bar flows"): a committed BarClosed goes to
  * the "execution" group first; once every execution member acknowledged it, to the
  * "strategies" group. Other events go to both groups as they commit. */
-#define LED_MSG_BASE      0x4c00u /* 'L' << 8 */
-#define LED_MSG_PROPOSE   (LED_MSG_BASE + 1u)
-#define LED_MSG_COMMITTED (LED_MSG_BASE + 2u)
-#define LED_MSG_ACK       (LED_MSG_BASE + 3u)
-#define LED_MSG_IDLE      (LED_MSG_BASE + 4u)
+#define LED_MSG_BASE          0x4c00u /* 'L' << 8 */
+#define LED_MSG_PROPOSE       (LED_MSG_BASE + 1u)
+#define LED_MSG_COMMITTED     (LED_MSG_BASE + 2u)
+#define LED_MSG_ACK           (LED_MSG_BASE + 3u)
+#define LED_MSG_IDLE          (LED_MSG_BASE + 4u)
+#define LED_MSG_PROPOSE_PACED (LED_MSG_BASE + 5u)
+
+/* Events one paced batch carries. */
+#define LED_PACED_EVENTS_MAX 64u
+
+typedef struct led_paced_batch {
+    uint32_t count; /* 1 to LED_PACED_EVENTS_MAX */
+    led_event events[LED_PACED_EVENTS_MAX];
+} led_paced_batch;
 
 #define LED_GROUP_EXECUTION  "execution"
 #define LED_GROUP_STRATEGIES "strategies"
 #define LED_JOURNAL_NAME     "journal"
+
+/* What an acknowledgement says. LED_ACK_BARS_OFF: the subscriber needs no bar until it has
+ * been sent some other event (an execution actor with nothing resting has nothing to match),
+ * so the journal skips it for bars meanwhile: two messages fewer per bar. */
+typedef struct led_ack {
+    uint64_t index; /* the acknowledged commit */
+    uint32_t flags; /* LED_ACK_* */
+} led_ack;
+
+#define LED_ACK_BARS_OFF 1u
 
 typedef enum led_propose_flags {
     LED_PROPOSE_PLAIN = 0,

@@ -147,8 +147,9 @@ static tk_err strat_handle(act_ctx *ctx, void *state, act_msg *msg)
     if (err != TK_OK)
         return act_fail(ctx, err, "proposing after event %llu", (unsigned long long)c->index);
     /* after the proposals it caused, so that the journal has them first */
-    return act_send_named(act_ctx_system(ctx), &s->journal, act_self(ctx), LED_MSG_ACK, &c->index,
-                          sizeof(c->index), NULL, NULL);
+    led_ack ack = {.index = c->index, .flags = 0}; /* a strategy wants every bar */
+    return act_send_named(act_ctx_system(ctx), &s->journal, act_self(ctx), LED_MSG_ACK, &ack,
+                          sizeof(ack), NULL, NULL);
 }
 
 static void strat_terminate(act_ctx *ctx, void *state, const act_reason *reason)
