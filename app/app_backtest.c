@@ -28,6 +28,8 @@ typedef struct bt_opts {
     const char *strategy, *config, *out;
     bool memory;
     double speed;
+    const strat_engine *engine; /* the strategy and its parameters (app_config_strategy) */
+    const void *params;
 } bt_opts;
 
 /* What a run keeps for the report, filled by a journal subscriber on the journal's thread. */
@@ -176,8 +178,14 @@ static tk_err spawn_graph(act_system *sys, clu_journal *journal, const app_confi
     exec_actor_opts exec = {.venue = cfg->venue, .mailbox_capacity = BT_MAILBOX};
     memcpy(exec.fee_asset, cfg->quote, sizeof(exec.fee_asset));
     if (err == TK_OK) err = exec_actor_spawn(sys, &exec, &ref);
-    strat_actor_opts strat = {.engine = &strat_ema_cross,
-                              .params = &cfg->ema_cross,
+    const strat_engine *engine = NULL;
+    const void *params = NULL;
+    char why[256];
+    if (err == TK_OK &&
+        app_config_strategy((app_config *)cfg, &engine, &params, why, sizeof(why)) != TK_OK)
+        err = TK_EINVAL; /* checked when the options were read: not reached */
+    strat_actor_opts strat = {.engine = engine,
+                              .params = params,
                               .instrument = {.tick_e8 = cfg->tick_e8, .lot_e8 = cfg->lot_e8},
                               .mailbox_capacity = BT_MAILBOX};
     memcpy(strat.name, cfg->strategy, sizeof(strat.name));
@@ -289,7 +297,7 @@ static void bt_usage(FILE *out)
             "DIR/trades.csv and DIR/report.html; print the summary. The same inputs give the\n"
             "same ledger and a byte-identical report.json.\n"
             "  --data FILE      candles (repeat for more files, up to %u)\n"
-            "  --strategy NAME  ema_cross\n"
+            "  --strategy NAME  ema_cross, rsi_reversion or donchian_breakout\n"
             "  --config YAML    parameters, instrument, account, venue, risk (docs/backtest.md)\n"
             "  --out DIR        where the report goes (default backtest-out); with rocksdb the\n"
             "                   ledger is DIR/store, which must not exist yet\n"
@@ -334,11 +342,6 @@ static int bt_options(int argc, char **argv, bt_opts *o)
     }
     if (o->data_count == 0 || o->strategy == NULL || optind < argc) {
         fprintf(stderr, "troika backtest: --data and --strategy are required\n");
-        return APP_EXIT_USAGE;
-    }
-    if (strcmp(o->strategy, "ema_cross") != 0) {
-        fprintf(stderr, "troika backtest: --strategy: unknown strategy \"%s\" (ema_cross)\n",
-                o->strategy);
         return APP_EXIT_USAGE;
     }
     return APP_EXIT_OK;
@@ -411,8 +414,18 @@ int app_backtest_main(int argc, char **argv)
     app_config cfg;
     app_config_defaults(&cfg, o.data[0]);
     char why[512];
+    snprintf(cfg.strategy, sizeof(cfg.strategy), "%s", o.strategy);
     if (o.config != NULL && app_config_load(o.config, &cfg, why, sizeof(why)) != TK_OK) {
         fprintf(stderr, "troika backtest: %s\n", why);
+        return APP_EXIT_USAGE;
+    }
+    if (strcmp(cfg.strategy, o.strategy) != 0) {
+        fprintf(stderr, "troika backtest: %s names strategy '%s', --strategy '%s'\n", o.config,
+                cfg.strategy, o.strategy);
+        return APP_EXIT_USAGE;
+    }
+    if (app_config_strategy(&cfg, &o.engine, &o.params, why, sizeof(why)) != TK_OK) {
+        fprintf(stderr, "troika backtest: --strategy: %s\n", why);
         return APP_EXIT_USAGE;
     }
     return bt_run(&o, &cfg);

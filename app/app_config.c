@@ -37,11 +37,16 @@ static const key_desc keys[] = {
     STR("strategy", "name", strategy),
     NUM("strategy", "fast", K_U32, ema_cross.fast, 1, STRAT_PERIOD_MAX),
     NUM("strategy", "slow", K_U32, ema_cross.slow, 1, STRAT_PERIOD_MAX),
-    NUM("strategy", "atr_period", K_U32, ema_cross.atr_period, 1, STRAT_PERIOD_MAX),
-    NUM("strategy", "stop_atr", K_DBL, ema_cross.stop_atr, 0, 100),
-    NUM("strategy", "trail_atr", K_DBL, ema_cross.trail_atr, 0, 100),
-    NUM("strategy", "risk_bps", K_INT, ema_cross.risk_bps, 1, 10000),
-    NUM("strategy", "max_position_bps", K_INT, ema_cross.max_position_bps, 1, 10000),
+    NUM("strategy", "rsi_period", K_U32, rsi_reversion.rsi_period, 1, STRAT_PERIOD_MAX),
+    NUM("strategy", "oversold", K_DBL, rsi_reversion.oversold, 0, 100),
+    NUM("strategy", "exit_level", K_DBL, rsi_reversion.exit_level, 0, 100),
+    NUM("strategy", "entry_period", K_U32, donchian_breakout.entry_period, 1, STRAT_PERIOD_MAX),
+    NUM("strategy", "exit_period", K_U32, donchian_breakout.exit_period, 1, STRAT_PERIOD_MAX),
+    NUM("strategy", "atr_period", K_U32, trade.atr_period, 1, STRAT_PERIOD_MAX),
+    NUM("strategy", "stop_atr", K_DBL, trade.stop_atr, 0, 100),
+    NUM("strategy", "trail_atr", K_DBL, trade.trail_atr, -1, 100),
+    NUM("strategy", "risk_bps", K_INT, trade.risk_bps, 1, 10000),
+    NUM("strategy", "max_position_bps", K_INT, trade.max_position_bps, 1, 10000),
     STR("instrument", "symbol", symbol),
     STR("instrument", "base", base),
     STR("instrument", "quote", quote),
@@ -86,7 +91,10 @@ void app_config_defaults(app_config *cfg, const char *first_data_file)
     TK_ASSERT(cfg != NULL);
     memset(cfg, 0, sizeof(*cfg));
     snprintf(cfg->strategy, sizeof(cfg->strategy), "ema_cross");
+    strat_trade_defaults(&cfg->trade);
     strat_ema_cross_defaults(&cfg->ema_cross);
+    strat_rsi_reversion_defaults(&cfg->rsi_reversion);
+    strat_donchian_defaults(&cfg->donchian_breakout);
     snprintf(cfg->symbol, sizeof(cfg->symbol), "ASSET-QUOTE");
     snprintf(cfg->base, sizeof(cfg->base), "ASSET");
     snprintf(cfg->quote, sizeof(cfg->quote), "QUOTE");
@@ -285,15 +293,39 @@ tk_err app_config_load(const char *path, app_config *cfg, char *why, size_t why_
     yaml_parser_delete(&r.parser);
     fclose(f);
     if (err != TK_OK) return err;
+    const strat_engine *engine = NULL;
+    const void *params = NULL;
+    char detail[256];
+    err = app_config_strategy(cfg, &engine, &params, detail, sizeof(detail));
+    if (err != TK_OK) snprintf(why, why_size, "%s: section 'strategy': %s", path, detail);
+    return err;
+}
+
+tk_err app_config_strategy(app_config *cfg, const strat_engine **out_engine,
+                           const void **out_params, char *why, size_t why_size)
+{
+    TK_ASSERT(cfg != NULL && out_engine != NULL && out_params != NULL && why != NULL);
     const char *rule = NULL;
-    if (strcmp(cfg->strategy, "ema_cross") != 0) {
-        snprintf(why, why_size, "%s: key 'name' in 'strategy': unknown strategy '%s' (ema_cross)",
-                 path, cfg->strategy);
+    tk_err err = TK_EINVAL;
+    cfg->ema_cross.trade = cfg->rsi_reversion.trade = cfg->donchian_breakout.trade = cfg->trade;
+    if (strcmp(cfg->strategy, "ema_cross") == 0) {
+        *out_engine = &strat_ema_cross;
+        *out_params = &cfg->ema_cross;
+        err = strat_ema_cross_check(&cfg->ema_cross, &rule);
+    } else if (strcmp(cfg->strategy, "rsi_reversion") == 0) {
+        *out_engine = &strat_rsi_reversion;
+        *out_params = &cfg->rsi_reversion;
+        err = strat_rsi_reversion_check(&cfg->rsi_reversion, &rule);
+    } else if (strcmp(cfg->strategy, "donchian_breakout") == 0) {
+        *out_engine = &strat_donchian_breakout;
+        *out_params = &cfg->donchian_breakout;
+        err = strat_donchian_check(&cfg->donchian_breakout, &rule);
+    } else {
+        snprintf(why, why_size,
+                 "unknown strategy '%s' (ema_cross, rsi_reversion, donchian_breakout)",
+                 cfg->strategy);
         return TK_EINVAL;
     }
-    if (strat_ema_cross_check(&cfg->ema_cross, &rule) != TK_OK) {
-        snprintf(why, why_size, "%s: section 'strategy': %s", path, rule);
-        return TK_EINVAL;
-    }
-    return TK_OK;
+    if (err != TK_OK) snprintf(why, why_size, "strategy %s: %s", cfg->strategy, rule);
+    return err;
 }

@@ -12,8 +12,11 @@
 #include "strat.h"
 
 typedef struct app_config {
-    char strategy[LED_NAME_BYTES]; /* the engine: "ema_cross" */
+    char strategy[LED_NAME_BYTES]; /* the engine: ema_cross, rsi_reversion, donchian_breakout */
+    strat_trade_params trade;      /* the keys every strategy shares */
     strat_ema_cross_params ema_cross;
+    strat_rsi_reversion_params rsi_reversion;
+    strat_donchian_params donchian_breakout;
     char symbol[LED_SYMBOL_BYTES], base[LED_ASSET_BYTES], quote[LED_ASSET_BYTES];
     int64_t tick_e8, lot_e8, min_notional_e8;
     int64_t initial_equity_e8;
@@ -29,5 +32,10 @@ void app_config_defaults(app_config *cfg, const char *first_data_file);
 /* Read path over the defaults in cfg. Errors: TK_EINVAL (why: "FILE:LINE: key 'k' in
  * 'section': what"), TK_ENOENT / TK_EPERM (the file cannot be opened; why says so). */
 TK_MUST_USE tk_err app_config_load(const char *path, app_config *cfg, char *why, size_t why_size);
+
+/* The engine cfg->strategy names and its parameters (with cfg->trade in them), checked.
+ * Errors: TK_EINVAL (an unknown strategy, or parameters its check refuses; why says which). */
+TK_MUST_USE tk_err app_config_strategy(app_config *cfg, const strat_engine **out_engine,
+                                       const void **out_params, char *why, size_t why_size);
 
 #endif /* TK_APP_APP_CONFIG_H */

@@ -327,21 +327,55 @@ typedef struct strat_engine {
     void (*on_cancelled)(void *state, uint64_t order_index, strat_out *out);
 } strat_engine;
 
-/* ema_cross's parameters (docs/strategies.md, "ema_cross"). */
-typedef struct strat_ema_cross_params {
-    uint32_t fast, slow, atr_period;
+/* How the built-in long-only strategies trade (docs/strategies.md, "ema_cross"): the ATR
+ * period, the stop and trailing distances in ATRs (trail_atr 0: no trailing), the equity
+ * risked per trade and the position cap, in bps of equity. */
+typedef struct strat_trade_params {
+    uint32_t atr_period;
     double stop_atr, trail_atr;
     int64_t risk_bps, max_position_bps;
+} strat_trade_params;
+
+/* The defaults of docs/strategies.md: 14, 2.0, 3.0, 100, 5000. */
+void strat_trade_defaults(strat_trade_params *out);
+
+/* Check p. Errors: TK_EINVAL (why names the parameter and its rule). */
+TK_MUST_USE tk_err strat_trade_check(const strat_trade_params *p, const char **why);
+
+/* ema_cross (docs/strategies.md): long on a fast EMA crossing above the slow one, out on the
+ * cross back down. Defaults: fast 12, slow 26. */
+typedef struct strat_ema_cross_params {
+    uint32_t fast, slow;
+    strat_trade_params trade;
 } strat_ema_cross_params;
 
-/* The defaults of docs/strategies.md. */
 void strat_ema_cross_defaults(strat_ema_cross_params *out);
-
-/* Check params. Errors: TK_EINVAL (why names the parameter and the rule). */
 TK_MUST_USE tk_err strat_ema_cross_check(const strat_ema_cross_params *p, const char **why);
-
-/* The ema_cross engine. */
 extern const strat_engine strat_ema_cross;
+
+/* rsi_reversion (docs/strategies.md): long when RSI(rsi_period) falls below oversold (a cross
+ * down through it), out when it rises above exit_level. Defaults: 14, 30, 50. */
+typedef struct strat_rsi_reversion_params {
+    uint32_t rsi_period;
+    double oversold, exit_level; /* 0 < oversold < exit_level < 100 */
+    strat_trade_params trade;
+} strat_rsi_reversion_params;
+
+void strat_rsi_reversion_defaults(strat_rsi_reversion_params *out);
+TK_MUST_USE tk_err strat_rsi_reversion_check(const strat_rsi_reversion_params *p, const char **why);
+extern const strat_engine strat_rsi_reversion;
+
+/* donchian_breakout (docs/strategies.md): long when the close breaks above the highest high of
+ * the entry_period bars before it, out when it falls below the lowest low of the exit_period
+ * bars before it. Defaults: 20, 10. */
+typedef struct strat_donchian_params {
+    uint32_t entry_period, exit_period;
+    strat_trade_params trade;
+} strat_donchian_params;
+
+void strat_donchian_defaults(strat_donchian_params *out);
+TK_MUST_USE tk_err strat_donchian_check(const strat_donchian_params *p, const char **why);
+extern const strat_engine strat_donchian_breakout;
 
 typedef struct strat_actor_opts {
     const strat_engine *engine;  /* borrowed, static */

@@ -37,10 +37,10 @@ static void engine_open(engine *e)
     strat_ema_cross_defaults(&p);
     p.fast = 2;
     p.slow = 3;
-    p.atr_period = 2;
-    p.stop_atr = 1.0;
-    p.trail_atr = 1.0;
-    p.max_position_bps = 10000;
+    p.trade.atr_period = 2;
+    p.trade.stop_atr = 1.0;
+    p.trade.trail_atr = 1.0;
+    p.trade.max_position_bps = 10000;
     strat_instrument ins = {.tick_e8 = E8 / 100, .lot_e8 = 1};
     e->state = calloc(1, strat_ema_cross.state_size);
     assert_non_null(e->state);
@@ -146,7 +146,7 @@ static void test_params(void **unused)
     assert_int_equal(strat_ema_cross_check(&p, &why), TK_EINVAL);
     assert_non_null(strstr(why, "slow"));
     strat_ema_cross_defaults(&p);
-    p.risk_bps = 0;
+    p.trade.risk_bps = 0;
     assert_int_equal(strat_ema_cross_check(&p, &why), TK_EINVAL);
     assert_non_null(strstr(why, "risk_bps"));
 }
