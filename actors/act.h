@@ -374,6 +374,11 @@ TK_MUST_USE tk_err act_group_broadcast(act_system *sys, const char *group, act_r
                                        uint32_t type, const void *data, uint32_t size_bytes,
                                        uint32_t *out_delivered, uint32_t *out_skipped);
 
+/* A number that changes whenever any group gains or loses a member: a caller that keeps a copy
+ * of act_group_members may reuse it while this stays the same (the journal does, per
+ * publication). Lock-free. */
+uint64_t act_groups_generation(act_system *sys);
+
 /* Copy up to capacity member refs of group into members; out_count gets the group's size
  * (which may exceed capacity). An unknown group has 0 members. */
 void act_group_members(act_system *sys, const char *group, act_ref *members, uint32_t capacity,

@@ -418,6 +418,8 @@ tk_err act_group_join(act_system *sys, const char *group, act_ref ref)
     act__actor *actor = live_locked(sys, ref);
     tk_err err = TK_ESTALE;
     if (actor != NULL) err = group_add_locked(group_find_locked(sys, group), group, actor, ref);
+    /* release: the new member list is visible to whoever sees the new generation */
+    if (err == TK_OK) atomic_fetch_add_explicit(&sys->groups_generation, 1u, memory_order_release);
     pthread_mutex_unlock(&sys->ctl_lock);
     return err;
 }
@@ -429,6 +431,7 @@ static void group_remove_locked(act_system *sys, act__group *group, act__actor *
     uint32_t index = group_index(group, ref);
     TK_ASSERT(index < group->count);
     group->members[index] = group->members[--group->count];
+    atomic_fetch_add_explicit(&sys->groups_generation, 1u, memory_order_release); /* as in join */
     for (act__member **at = &actor->groups; *at != NULL; at = &(*at)->next) {
         if ((*at)->group == group) {
             act__member *gone = *at;
@@ -491,6 +494,13 @@ tk_err act_group_broadcast(act_system *sys, const char *group, act_ref sender, u
     if (out_delivered != NULL) *out_delivered = delivered;
     if (out_skipped != NULL) *out_skipped = skipped;
     return err;
+}
+
+uint64_t act_groups_generation(act_system *sys)
+{
+    TK_ASSERT(sys != NULL);
+    /* acquire: pairs with the release of the change that set it */
+    return atomic_load_explicit(&sys->groups_generation, memory_order_acquire);
 }
 
 void act_group_members(act_system *sys, const char *group, act_ref *members, uint32_t capacity,

@@ -179,6 +179,7 @@ struct act_system {
     uint32_t msg_slabs_max;
     /* Links, monitors, registry, groups. */
     pthread_mutex_t ctl_lock;
+    _Atomic uint64_t groups_generation; /* bumped by every change of a group's members */
     struct act__ctl_tables *tables;
     act__loop *loop;
 };

@@ -21,6 +21,13 @@ typedef struct commit_box {
     _Atomic uint32_t refs;
 } commit_box;
 
+/* One group's members as last looked up, and when. */
+typedef struct member_cache {
+    act_ref members[GROUP_MEMBERS_MAX];
+    uint32_t count;
+    uint64_t generation; /* act_groups_generation at the lookup; UINT64_MAX: never */
+} member_cache;
+
 typedef struct journal_actor {
     clu_journal *journal; /* borrowed from the spawner for the actor's life */
     act_system *sys;
@@ -31,6 +38,7 @@ typedef struct journal_actor {
     bool idle_wanted;      /* a proposer asked for LED_MSG_IDLE */
     act_ref idle_waiter;
     uint64_t idle_index;
+    member_cache execution, strategies;  /* the two groups' members, looked up when changed */
     act_ref bars_off[GROUP_MEMBERS_MAX]; /* subscribers that asked for no bars for now */
     uint32_t bars_off_count;
     led_paced_batch paced; /* a paced batch being committed (count 0: none) */
@@ -58,12 +66,23 @@ static bool bars_off(journal_actor *a, act_ref member, bool forget)
     return false;
 }
 
+/* The members of group, from the cache unless a group changed since. */
+static const member_cache *members_of(journal_actor *a, const char *group)
+{
+    member_cache *c = strcmp(group, LED_GROUP_EXECUTION) == 0 ? &a->execution : &a->strategies;
+    uint64_t now = act_groups_generation(a->sys);
+    if (c->generation == now) return c;
+    act_group_members(a->sys, group, c->members, GROUP_MEMBERS_MAX, &c->count);
+    TK_ASSERT(c->count <= GROUP_MEMBERS_MAX); /* more subscribers than a journal serves */
+    c->generation = now;
+    return c;
+}
+
 static uint32_t publish(journal_actor *a, const char *group, commit_box *box)
 {
-    act_ref members[GROUP_MEMBERS_MAX];
-    uint32_t count = 0;
-    act_group_members(a->sys, group, members, GROUP_MEMBERS_MAX, &count);
-    TK_ASSERT(count <= GROUP_MEMBERS_MAX); /* more subscribers than a journal serves */
+    const member_cache *cache = members_of(a, group);
+    const act_ref *members = cache->members;
+    uint32_t count = cache->count;
     uint32_t sent = 0;
     bool bar = box->commit.ev.type == LED_EV_BAR_CLOSED;
     for (uint32_t i = 0; i < count; i++) {
@@ -228,6 +247,7 @@ static tk_err journal_init(act_ctx *ctx, void *state, const void *arg)
     a->journal = (clu_journal *)arg; /* the spawner lends it for the actor's life */
     a->sys = act_ctx_system(ctx);
     a->self = act_self(ctx);
+    a->execution.generation = a->strategies.generation = UINT64_MAX; /* never looked up */
     TK_ASSERT(a->journal != NULL);
     tk_err err = clu_journal_subscribe(a->journal, on_commit, a);
     if (err == TK_OK) err = act_register(a->sys, LED_JOURNAL_NAME, a->self);

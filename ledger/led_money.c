@@ -94,49 +94,61 @@ static tk_err parse_fail(led_parse_error *why, size_t offset, const char *reason
     return err;
 }
 
+/* Digits at text[*at..size) into *value (at most max_digits of them counted; more are an
+ * overflow); advances *at. Returns how many digits were read. */
+static uint32_t read_digits(const char *text, size_t size, size_t *at, uint64_t *value, bool *over)
+{
+    uint32_t n = 0;
+    uint64_t v = *value;
+    while (*at < size && text[*at] >= '0' && text[*at] <= '9') {
+        uint64_t digit = (uint64_t)(text[*at] - '0');
+        if (v > (UINT64_MAX - digit) / 10u) *over = true; /* rare: a 20-digit number */
+        if (!*over) v = v * 10u + digit;
+        (*at)++;
+        n++;
+    }
+    *value = v;
+    return n;
+}
+
+static const uint64_t pow10_u64[LED_SCALE_DIGITS + 1] = {
+    1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u};
+
 tk_err led_parse(const char *text, size_t size_bytes, int64_t *out_e8, led_parse_error *why)
 {
     TK_ASSERT(out_e8 != NULL);
     if (size_bytes > 0) TK_ASSERT(text != NULL);
-    /* 64-bit accumulation (a feed parses five of these per bar): past the limit the value is
-     * out of range, and the flag keeps the digit loop from wrapping. */
-    static const uint64_t magnitude_limit = (uint64_t)INT64_MAX + 1u;
+    /* The whole part and the first 8 decimal places, each read in one 64-bit pass (a feed
+     * parses five of these per bar), then combined with overflow checks. */
     size_t at = 0;
     bool negative = size_bytes > 0 && text[0] == '-';
     if (negative) at++;
-    uint64_t magnitude = 0; /* in 1e-8 units once scaled */
+    uint64_t whole = 0, frac = 0;
     bool over = false;
-    uint32_t digits = 0;
-    int32_t places = -1; /* decimal places read; -1 before the '.' */
-    for (; at < size_bytes; at++) {
-        char c = text[at];
-        if (c == '.') {
-            if (places >= 0) return parse_fail(why, at, "a second '.'", TK_EINVAL);
-            places = 0;
-            continue;
-        }
-        if (c < '0' || c > '9') return parse_fail(why, at, "not a digit or '.'", TK_EINVAL);
-        digits++;
-        if (places >= LED_SCALE_DIGITS) {
-            if (c != '0') return parse_fail(why, at, "more than 8 decimal places", TK_EINVAL);
-            continue; /* a trailing zero past the 8th place changes nothing */
-        }
-        if (places >= 0) places++;
-        uint64_t digit = (uint64_t)(c - '0');
-        /* magnitude * 10 + digit > limit, without a division per digit */
-        if (magnitude > magnitude_limit / 10u ||
-            (magnitude == magnitude_limit / 10u && digit > magnitude_limit % 10u))
-            over = true;
-        if (!over) magnitude = magnitude * 10u + digit;
+    uint32_t whole_digits = read_digits(text, size_bytes, &at, &whole, &over);
+    uint32_t frac_digits = 0;
+    if (at < size_bytes && text[at] == '.') {
+        at++;
+        size_t frac_end = at + LED_SCALE_DIGITS < size_bytes ? at + LED_SCALE_DIGITS : size_bytes;
+        frac_digits = read_digits(text, frac_end, &at, &frac, &over);
+        for (; at < size_bytes && text[at] == '0'; at++)
+            frac_digits++; /* zeros past the 8th place change nothing */
+        if (at < size_bytes && text[at] >= '1' && text[at] <= '9')
+            return parse_fail(why, at, "more than 8 decimal places", TK_EINVAL);
+        if (at < size_bytes && text[at] == '.')
+            return parse_fail(why, at, "a second '.'", TK_EINVAL);
     }
-    if (digits == 0) return parse_fail(why, at, "no digits", TK_EINVAL);
-    for (int32_t p = places < 0 ? 0 : places; p < LED_SCALE_DIGITS && !over; p++) {
-        if (magnitude > magnitude_limit / 10u) over = true; /* scale to 8 places */
-        magnitude *= 10u;
-    }
-    if (over || magnitude > magnitude_limit || (!negative && magnitude == magnitude_limit))
+    if (at < size_bytes) return parse_fail(why, at, "not a digit or '.'", TK_EINVAL);
+    if (whole_digits + frac_digits == 0) return parse_fail(why, at, "no digits", TK_EINVAL);
+    uint32_t places = frac_digits < LED_SCALE_DIGITS ? frac_digits : LED_SCALE_DIGITS;
+    const uint64_t limit = (uint64_t)INT64_MAX + 1u; /* |INT64_MIN|: reached only negative */
+    uint64_t magnitude = 0;
+    if (over || whole > limit / LED_SCALE)
+        over = true;
+    else
+        magnitude = whole * LED_SCALE + frac * pow10_u64[LED_SCALE_DIGITS - places];
+    if (over || magnitude > limit || (!negative && magnitude == limit))
         return parse_fail(why, 0, "out of the int64 range of 1e-8 units", TK_EOVERFLOW);
-    /* -2^63 is the one magnitude that only fits negative */
     *out_e8 = negative ? (int64_t)(0u - magnitude) : (int64_t)magnitude;
     return TK_OK;
 }
