@@ -62,6 +62,14 @@ grep -q "bad.yaml:3: key 'fastest' in 'strategy': unknown" <<<"$out" || fail "co
 printf 'strategy:\n  name: ema_cross\n  fast: 5\n  slow: 20\nvenue:\n  taker_bps: 7\n' >"$work/ok.yaml"
 "$troika" backtest --data "$data" --strategy ema_cross --config "$work/ok.yaml" --store memory \
   --out "$work/z" >/dev/null 2>&1 || fail "a good config was refused"
+for st in rsi_reversion donchian_breakout; do
+  "$troika" backtest --data "$data" --strategy "$st" --store memory --out "$work/$st" \
+    >/dev/null 2>&1 || fail "$st"
+  n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["trades"])' "$work/$st/report.json")
+  [ "${n:-0}" -gt 0 ] || fail "$st made no trades"
+done
+out="$("$troika" backtest --data "$data" --strategy momentum --store memory --out "$work/q" 2>&1)"
+[ $? -eq 2 ] && grep -q "unknown strategy 'momentum'" <<<"$out" || fail "unknown strategy: $out"
 "$troika" backtest --help | grep -q "usage" || fail "backtest --help"
 
 [ $failures -eq 0 ] && echo "cli_backtest: all checks passed"

@@ -6,5 +6,6 @@ int main(void)
     int failed = 0;
     failed += strat_test_ind();
     failed += strat_test_ema_cross();
+    failed += strat_test_signals();
     return failed == 0 ? 0 : 1;
 }

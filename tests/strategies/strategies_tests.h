@@ -8,4 +8,7 @@ int strat_test_ind(void);
 /* Runs the cmocka group "strategies/ema_cross" (strat_ema_cross.c). */
 int strat_test_ema_cross(void);
 
+/* Runs the cmocka group "strategies/signals" (rsi_reversion, donchian_breakout). */
+int strat_test_signals(void);
+
 #endif /* TK_TESTS_STRATEGIES_STRATEGIES_TESTS_H */
