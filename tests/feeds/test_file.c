@@ -1037,6 +1037,50 @@ static void read_real(const char *data, const real_file *want)
     print_message("%s: %" PRIu64 " bars in %.1f ms\n", want->name, bars, ms);
 }
 
+/* The real files of ../shared/data, as MANIFEST.md describes them. */
+static const real_file real_files[] = {
+    {"ohlcv/coinbase_BTC-USD_4h_20160518-20251028.csv",
+     "csv-unix-s",
+     14400,
+     20695,
+     3,
+     5,
+     0,
+     {1463544000 * NS, 45616000000, 45681000000, 45530000000, 45602000000, 56188098307, 0, 2},
+     {1761609600 * NS, 11408706000000, 11455383000000, 11357073000000, 11391205000000, 67140683572,
+      0, 20696}},
+    {"ohlcv/ftx_BTC-PERP_1m_20211231-20220201.csv",
+     "csv-iso",
+     60,
+     45031,
+     0,
+     0,
+     0,
+     {1640991660 * NS, 4631900000000, 4638500000000, 4631900000000, 4637700000000, 230041372950000,
+      0, 2},
+     {1643693460 * NS, 3852500000000, 3854600000000, 3852500000000, 3854400000000, 68590697350000,
+      0, 45032}},
+    {"ohlcv/binance_XRP-ETH_1m_20191011-20191013.csv",
+     "csv-unix-ms",
+     60,
+     3560,
+     0,
+     0,
+     1091,
+     {1570752000 * NS, 141342, 141557, 141266, 141418, 148200000000, 0, 2},
+     {1570965540 * NS, 152814, 152817, 152787, 152787, 78500000000, 0, 3561}},
+    {"rest/binance_spot_real/http_spot_market_klines.json",
+     "binance-klines-json",
+     60,
+     10,
+     0,
+     0,
+     0,
+     {1634943780 * NS, 6068522000000, 6072984000000, 6067090000000, 6071927000000, 2163272000, 0,
+      1},
+     {1634944320 * NS, 6073985000000, 6073985000000, 6073985000000, 6073985000000, 4734000, 0, 10}},
+};
+
 static void test_real_data(void **state)
 {
     (void)state;
@@ -1049,54 +1093,11 @@ static void test_real_data(void **state)
                  "(../shared/data beside the checkout, as CI has it)",
                  manifest);
     }
-    const real_file files[] = {
-        {"ohlcv/coinbase_BTC-USD_4h_20160518-20251028.csv",
-         "csv-unix-s",
-         14400,
-         20695,
-         3,
-         5,
-         0,
-         {1463544000 * NS, 45616000000, 45681000000, 45530000000, 45602000000, 56188098307, 0, 2},
-         {1761609600 * NS, 11408706000000, 11455383000000, 11357073000000, 11391205000000,
-          67140683572, 0, 20696}},
-        {"ohlcv/ftx_BTC-PERP_1m_20211231-20220201.csv",
-         "csv-iso",
-         60,
-         45031,
-         0,
-         0,
-         0,
-         {1640991660 * NS, 4631900000000, 4638500000000, 4631900000000, 4637700000000,
-          230041372950000, 0, 2},
-         {1643693460 * NS, 3852500000000, 3854600000000, 3852500000000, 3854400000000,
-          68590697350000, 0, 45032}},
-        {"ohlcv/binance_XRP-ETH_1m_20191011-20191013.csv",
-         "csv-unix-ms",
-         60,
-         3560,
-         0,
-         0,
-         1091,
-         {1570752000 * NS, 141342, 141557, 141266, 141418, 148200000000, 0, 2},
-         {1570965540 * NS, 152814, 152817, 152787, 152787, 78500000000, 0, 3561}},
-        {"rest/binance_spot_real/http_spot_market_klines.json",
-         "binance-klines-json",
-         60,
-         10,
-         0,
-         0,
-         0,
-         {1634943780 * NS, 6068522000000, 6072984000000, 6067090000000, 6071927000000, 2163272000,
-          0, 1},
-         {1634944320 * NS, 6073985000000, 6073985000000, 6073985000000, 6073985000000, 4734000, 0,
-          10}},
-    };
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-        read_real(data, &files[i]);
+    for (size_t i = 0; i < sizeof(real_files) / sizeof(real_files[0]); i++)
+        read_real(data, &real_files[i]);
     /* the coinbase gaps, where MANIFEST.md counts 3 */
     char file[600];
-    snprintf(file, sizeof(file), "%s/%s", data, files[0].name);
+    snprintf(file, sizeof(file), "%s/%s", data, real_files[0].name);
     feed_file *f = open_ok(file);
     const uint64_t gap_lines[] = {1722, 4885, 20683};
     const uint64_t gap_sizes[] = {1, 3, 1};
