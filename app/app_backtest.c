@@ -106,10 +106,8 @@ static void record_commit(void *arg, uint64_t index, const led_event *ev, const 
     }
     if (r->point_count > 0) { /* the open point follows the account until the next bar */
         app_equity_point *p = &r->points[r->point_count - 1u];
-        led_instrument ins; /* a backtest trades one instrument, the first defined */
-        led_state_instrument_at(r->state, 0, &ins);
         p->equity_e8 = led_state_equity(r->state);
-        p->position_e8 = ins.position_e8;
+        p->position_e8 = led_state_position_at(r->state, 0); /* one instrument: the first */
     }
 }
 

@@ -505,6 +505,10 @@ int64_t led_state_equity(const led_state *state);
  * symbols. */
 int64_t led_state_position(const led_state *state, const led_event *ev);
 
+/* The position (base units, 1e-8) in the instrument at position 0..instrument_count-1
+ * (TK_ASSERT), without copying the instrument. */
+int64_t led_state_position_at(const led_state *state, uint32_t instrument);
+
 /* The last ledger index applied (0 at genesis): the journal's next index is this + 1. */
 uint64_t led_state_last_index(const led_state *state);
 

@@ -278,6 +278,13 @@ int64_t led_state_position(const led_state *state, const led_event *ev)
     return i >= 0 ? state->instruments[i].position_e8 : 0;
 }
 
+int64_t led_state_position_at(const led_state *state, uint32_t instrument)
+{
+    TK_ASSERT(state != NULL);
+    TK_ASSERT(instrument < state->acct.instrument_count);
+    return state->instruments[instrument].position_e8;
+}
+
 uint64_t led_state_last_index(const led_state *state)
 {
     TK_ASSERT(state != NULL);

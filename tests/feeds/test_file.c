@@ -1006,7 +1006,7 @@ static void bar_equal(const char *what, const feed_bar *got, const feed_bar *wan
 
 static void read_real(const char *data, const real_file *want)
 {
-    char file[512];
+    char file[1024]; /* a data directory of up to 511 bytes, then the name */
     snprintf(file, sizeof(file), "%s/%s", data, want->name);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1086,7 +1086,7 @@ static void test_real_data(void **state)
     (void)state;
     char buf[512];
     const char *data = data_dir(buf, sizeof(buf));
-    char manifest[600];
+    char manifest[1024];
     snprintf(manifest, sizeof(manifest), "%s/MANIFEST.md", data);
     if (access(manifest, R_OK) != 0) {
         fail_msg("the real data is missing: no %s. Set TROIKA_DATA to the data directory "
@@ -1096,7 +1096,7 @@ static void test_real_data(void **state)
     for (size_t i = 0; i < sizeof(real_files) / sizeof(real_files[0]); i++)
         read_real(data, &real_files[i]);
     /* the coinbase gaps, where MANIFEST.md counts 3 */
-    char file[600];
+    char file[1024];
     snprintf(file, sizeof(file), "%s/%s", data, real_files[0].name);
     feed_file *f = open_ok(file);
     const uint64_t gap_lines[] = {1722, 4885, 20683};
