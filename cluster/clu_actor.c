@@ -119,7 +119,6 @@ static void on_commit(void *arg, uint64_t index, const led_event *ev, const led_
     const led_state *state = clu_journal_state(a->journal);
     box->commit = (led_commit){.index = index, .ev = *ev, .outcome = *outcome};
     box->commit.equity_e8 = led_state_equity(state);
-    box->commit.position_e8 = led_state_position(state, ev);
     led_order order;
     uint64_t order_index = led_event_order_index(ev);
     box->commit.order_open =
@@ -231,8 +230,6 @@ static tk_err on_ack(act_ctx *ctx, journal_actor *a, const act_msg *msg)
             /* Strategies see the account as it is now, after the bar's fills (execution has
              * let go of the box: it acknowledged). */
             box->commit.equity_e8 = led_state_equity(clu_journal_state(a->journal));
-            box->commit.position_e8 =
-                led_state_position(clu_journal_state(a->journal), &box->commit.ev);
             (void)publish(a, LED_GROUP_STRATEGIES, box);
             box_release(box);
             if (a->failure != TK_OK) return a->failure;

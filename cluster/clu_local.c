@@ -179,11 +179,11 @@ static tk_err write_batch(clu_journal *j, bool with_checkpoint, es_error *why)
 }
 
 /* Hand one event to every subscriber. */
-static void deliver(clu_journal *j, const pending *p)
+static void deliver(clu_journal *j, uint64_t index, const led_event *ev, const led_outcome *out)
 {
     j->delivering = true;
     for (uint32_t s = 0; s < j->sub_count; s++)
-        j->subs[s].fn(j->subs[s].arg, p->index, &p->ev, &p->outcome);
+        j->subs[s].fn(j->subs[s].arg, index, ev, out);
     j->delivering = false;
 }
 
@@ -198,7 +198,7 @@ static tk_err flush(clu_journal *j, bool force_checkpoint, es_error *why)
     tk_err err = write_batch(j, checkpoint, why);
     if (err != TK_OK) return err;
     for (uint32_t i = 0; i < j->queued && !j->deliver_on_apply; i++)
-        deliver(j, &j->queue[i]);
+        deliver(j, j->queue[i].index, &j->queue[i].ev, &j->queue[i].outcome);
     j->queued = 0;
     return TK_OK;
 }
@@ -233,7 +233,7 @@ tk_err clu_journal_propose(clu_journal *journal, const led_event *ev, uint64_t *
     TK_ASSERT(j->queued < j->batch_events_max); /* a full batch is flushed below */
     pending *p = &j->queue[j->queued];
     p->index = led_state_last_index(j->state) + 1u;
-    p->ev = *ev;
+    if (!j->deliver_on_apply) p->ev = *ev; /* kept for the delivery after the write */
     if (j->store != NULL) { /* in memory nothing is stored, so nothing is encoded or chained */
         uint8_t *bytes = j->bytes + (size_t)j->queued * LED_EVENT_BYTES_MAX;
         tk_err err = led_event_encode(ev, bytes, LED_EVENT_BYTES_MAX, &p->size);
@@ -243,7 +243,7 @@ tk_err clu_journal_propose(clu_journal *journal, const led_event *ev, uint64_t *
     }
     led_apply(j->state, p->index, ev, &p->outcome);
     j->queued++;
-    if (j->deliver_on_apply) deliver(j, p);
+    if (j->deliver_on_apply) deliver(j, p->index, ev, &p->outcome);
     if (out_index != NULL) *out_index = p->index;
     if (j->queued == j->batch_events_max) return flush(j, false, why);
     return TK_OK;

@@ -500,11 +500,6 @@ void led_apply(led_state *state, uint64_t index, const led_event *ev, led_outcom
 /* The account's equity (valuation asset, 1e-8), without copying the account. */
 int64_t led_state_equity(const led_state *state);
 
-/* The position (base units, 1e-8) in the instrument ev names (BarClosed, OrderRequested,
- * ExternalOrderAdopted, CircuitBreakerSet, FeedHealth), or 0 for other events and unknown
- * symbols. */
-int64_t led_state_position(const led_state *state, const led_event *ev);
-
 /* The position (base units, 1e-8) in the instrument at position 0..instrument_count-1
  * (TK_ASSERT), without copying the instrument. */
 int64_t led_state_position_at(const led_state *state, uint32_t instrument);
@@ -632,15 +627,14 @@ typedef enum led_propose_flags {
 } led_propose_flags;
 
 /* One committed event as the journal publishes it, with what subscribers need to act on it
- * without reading the state: its outcome, and the account's equity and the event's instrument
- * position after it. */
+ * without reading the state: its outcome, and the account's equity after it. */
 typedef struct led_commit {
     uint64_t index;
     led_event ev;
     led_outcome outcome;
-    int64_t equity_e8;   /* account equity after the event */
-    int64_t position_e8; /* the position in the event's instrument after it (0 if none) */
-    bool order_open;     /* for an event naming an order: it is still open after the event */
+    int64_t equity_e8; /* account equity after the event (for a bar reaching the strategies:
+                          after the bar's fills too) */
+    bool order_open;   /* for an event naming an order: it is still open after the event */
 } led_commit;
 
 /* ---- Snapshot blob -----------------------------------------------------------------------------

@@ -94,20 +94,25 @@ static tk_err parse_fail(led_parse_error *why, size_t offset, const char *reason
     return err;
 }
 
-/* Digits at text[*at..size) into *value (at most max_digits of them counted; more are an
- * overflow); advances *at. Returns how many digits were read. */
+/* The digits at text[*at..size) appended to *value; *over is set when the value passes what
+ * 64 bits hold (it is then meaningless). Advances *at; returns how many digits were read. */
 static uint32_t read_digits(const char *text, size_t size, size_t *at, uint64_t *value, bool *over)
 {
-    uint32_t n = 0;
+    /* Locals, not *at and *value: text is a char pointer, which may alias them, so the
+     * compiler would otherwise reload and store them on every digit. */
+    size_t i = *at;
     uint64_t v = *value;
-    while (*at < size && text[*at] >= '0' && text[*at] <= '9') {
-        uint64_t digit = (uint64_t)(text[*at] - '0');
-        if (v > (UINT64_MAX - digit) / 10u) *over = true; /* rare: a 20-digit number */
-        if (!*over) v = v * 10u + digit;
-        (*at)++;
-        n++;
+    bool o = *over;
+    while (i < size && (unsigned char)(text[i] - '0') <= 9u) {
+        uint64_t digit = (uint64_t)(text[i] - '0');
+        o |= v > (UINT64_MAX - 9u) / 10u; /* v * 10 + digit could wrap: far past int64 */
+        v = v * 10u + digit;
+        i++;
     }
+    uint32_t n = (uint32_t)(i - *at);
+    *at = i;
     *value = v;
+    *over = o;
     return n;
 }
 

@@ -241,43 +241,6 @@ int64_t led_state_equity(const led_state *state)
     return state->acct.equity_e8;
 }
 
-int64_t led_state_position(const led_state *state, const led_event *ev)
-{
-    TK_ASSERT(state != NULL && ev != NULL);
-    const char *symbol = NULL;
-    switch (ev->type) {
-    case LED_EV_BAR_CLOSED:
-        symbol = ev->u.bar_closed.symbol;
-        break;
-    case LED_EV_ORDER_REQUESTED:
-        symbol = ev->u.order_requested.symbol;
-        break;
-    case LED_EV_EXTERNAL_ORDER_ADOPTED:
-        symbol = ev->u.external_order_adopted.symbol;
-        break;
-    case LED_EV_CIRCUIT_BREAKER_SET:
-        symbol = ev->u.circuit_breaker_set.symbol;
-        break;
-    case LED_EV_FEED_HEALTH:
-        symbol = ev->u.feed_health.symbol;
-        break;
-    case LED_EV_INSTRUMENT_DEFINED:
-    case LED_EV_ORDER_ACKED:
-    case LED_EV_ORDER_FILLED:
-    case LED_EV_ORDER_REJECTED_BY_VENUE:
-    case LED_EV_ORDER_CANCEL_REQUESTED:
-    case LED_EV_ORDER_CANCELLED:
-    case LED_EV_RISK_LIMITS_SET:
-    case LED_EV_KILL_SWITCH_SET:
-    case LED_EV_STRATEGY_ENABLED:
-    case LED_EV_BALANCE_ADJUSTED:
-    case LED_EV_LEADER_CHANGED:
-        break;
-    }
-    int32_t i = symbol != NULL ? led__instrument_find(state, symbol) : -1;
-    return i >= 0 ? state->instruments[i].position_e8 : 0;
-}
-
 int64_t led_state_position_at(const led_state *state, uint32_t instrument)
 {
     TK_ASSERT(state != NULL);
