@@ -53,8 +53,6 @@ static void box_release(void *ptr)
     if (atomic_fetch_sub_explicit(&box->refs, 1u, memory_order_acq_rel) == 1u) free(box);
 }
 
-/* Send box to every member of group; returns how many copies went out. A member whose mailbox
- * is full or who died is skipped (it recovers from the state, not from the stream). */
 /* Whether member asked for no bars (LED_ACK_BARS_OFF); with forget, it is asked again. */
 static bool bars_off(journal_actor *a, act_ref member, bool forget)
 {
@@ -66,10 +64,10 @@ static bool bars_off(journal_actor *a, act_ref member, bool forget)
     return false;
 }
 
-/* The members of group, from the cache unless a group changed since. */
-static const member_cache *members_of(journal_actor *a, const char *group)
+/* The members of group c caches, from the cache unless a group changed since. */
+static const member_cache *members_of(journal_actor *a, member_cache *c)
 {
-    member_cache *c = strcmp(group, LED_GROUP_EXECUTION) == 0 ? &a->execution : &a->strategies;
+    const char *group = c == &a->execution ? LED_GROUP_EXECUTION : LED_GROUP_STRATEGIES;
     uint64_t now = act_groups_generation(a->sys);
     if (c->generation == now) return c;
     act_group_members(a->sys, group, c->members, GROUP_MEMBERS_MAX, &c->count);
@@ -78,9 +76,11 @@ static const member_cache *members_of(journal_actor *a, const char *group)
     return c;
 }
 
-static uint32_t publish(journal_actor *a, const char *group, commit_box *box)
+/* Send box to every member of the group c caches; returns how many copies went out. A member
+ * whose mailbox is full or who died is skipped (it recovers from the state, not the stream). */
+static uint32_t publish(journal_actor *a, member_cache *c, commit_box *box)
 {
-    const member_cache *cache = members_of(a, group);
+    const member_cache *cache = members_of(a, c);
     const act_ref *members = cache->members;
     uint32_t count = cache->count;
     uint32_t sent = 0;
@@ -125,16 +125,16 @@ static void on_commit(void *arg, uint64_t index, const led_event *ev, const led_
         order_index != 0 && led_state_order_find(state, order_index, &order) == TK_OK;
     atomic_init(&box->refs, 1u); /* the actor's own, dropped below */
     if (ev->type == LED_EV_BAR_CLOSED && a->held_bar == NULL) {
-        a->exec_waiting = publish(a, LED_GROUP_EXECUTION, box);
+        a->exec_waiting = publish(a, &a->execution, box);
         if (a->exec_waiting > 0) {
             a->held_bar = box; /* keeps the actor's reference */
             return;
         }
     } else {
         TK_ASSERT(ev->type != LED_EV_BAR_CLOSED); /* one bar at a time: the feed waits */
-        (void)publish(a, LED_GROUP_EXECUTION, box);
+        (void)publish(a, &a->execution, box);
     }
-    (void)publish(a, LED_GROUP_STRATEGIES, box);
+    (void)publish(a, &a->strategies, box);
     box_release(box);
 }
 
@@ -230,7 +230,7 @@ static tk_err on_ack(act_ctx *ctx, journal_actor *a, const act_msg *msg)
             /* Strategies see the account as it is now, after the bar's fills (execution has
              * let go of the box: it acknowledged). */
             box->commit.equity_e8 = led_state_equity(clu_journal_state(a->journal));
-            (void)publish(a, LED_GROUP_STRATEGIES, box);
+            (void)publish(a, &a->strategies, box);
             box_release(box);
             if (a->failure != TK_OK) return a->failure;
         }

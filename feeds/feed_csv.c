@@ -254,8 +254,9 @@ tk_err feed__csv_split(const char *line, size_t size, feed__row *row, char *deta
                      feed__field_names[i], i);
             return TK_EINVAL;
         }
-        const char *comma = memchr(line + at, ',', size - at);
-        size_t end = comma != NULL ? (size_t)(comma - line) : size;
+        size_t end = at; /* fields are a few bytes: a plain scan beats a memchr call each */
+        while (end < size && line[end] != ',')
+            end++;
         row->text[i] = line + at;
         row->size[i] = end - at;
         at = end + 1; /* past the comma; size + 1 when this field ended the line */
