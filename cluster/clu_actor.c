@@ -2,8 +2,9 @@
  * committed (DESIGN.md, "Modules"; the protocol is in ledger/led.h). It owns a clu_journal
  * while it runs, commits each proposal at once, and publishes every committed event to the
  * "execution" and "strategies" groups, a BarClosed to execution first (docs/strategies.md,
- * "How one bar flows"). It counts publications until they are acknowledged, so that a proposer
- * may ask to be told when the whole graph is idle: a backtest's feed paces itself on that. */
+ * "How one bar flows"). It counts publications until they are acknowledged, so that it knows
+ * when the whole graph is idle: a proposer may ask to be told, and a paced batch (a backtest's
+ * bars) has its next event committed only then. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 #include "clu.h"
 
 _Static_assert(LED_MSG_BASE >= ACT_MSG_USER, "the ledger's messages are user messages");
-_Static_assert(sizeof(uint64_t) <= ACT_MSG_INLINE_BYTES, "an ack's index fits inline");
+_Static_assert(sizeof(led_ack) <= ACT_MSG_INLINE_BYTES, "an acknowledgement fits inline");
 
 #define GROUP_MEMBERS_MAX 64u /* subscribers per group one publication reaches */
 
@@ -28,14 +29,25 @@ typedef struct member_cache {
     uint64_t generation; /* act_groups_generation at the lookup; UINT64_MAX: never */
 } member_cache;
 
+/* Bars that may wait for execution at once. A backtest holds one; a live feed that outruns
+ * execution could hold more, and past this many a bar goes to the strategies unordered. */
+#define HELD_BARS_MAX 16u
+
+/* A BarClosed published to execution and waiting for its acknowledgements before it goes to the
+ * strategies. */
+typedef struct held_bar {
+    commit_box *box;  /* the actor's reference */
+    uint32_t waiting; /* acknowledgements still expected */
+} held_bar;
+
 typedef struct journal_actor {
     clu_journal *journal; /* borrowed from the spawner for the actor's life */
     act_system *sys;
     act_ref self;
-    uint64_t outstanding;  /* COMMITTED messages sent and not yet acknowledged */
-    commit_box *held_bar;  /* a BarClosed waiting for execution's acknowledgements */
-    uint32_t exec_waiting; /* those still expected */
-    bool idle_wanted;      /* a proposer asked for LED_MSG_IDLE */
+    uint64_t outstanding;         /* COMMITTED messages sent and not yet acknowledged */
+    held_bar held[HELD_BARS_MAX]; /* bars waiting for execution, oldest at held_head */
+    uint32_t held_head, held_count;
+    bool idle_wanted; /* a proposer asked for LED_MSG_IDLE */
     act_ref idle_waiter;
     uint64_t idle_index;
     member_cache execution, strategies;  /* the two groups' members, looked up when changed */
@@ -124,23 +136,38 @@ static void on_commit(void *arg, uint64_t index, const led_event *ev, const led_
     box->commit.order_open =
         order_index != 0 && led_state_order_find(state, order_index, &order) == TK_OK;
     atomic_init(&box->refs, 1u); /* the actor's own, dropped below */
-    if (ev->type == LED_EV_BAR_CLOSED && a->held_bar == NULL) {
-        a->exec_waiting = publish(a, &a->execution, box);
-        if (a->exec_waiting > 0) {
-            a->held_bar = box; /* keeps the actor's reference */
-            return;
-        }
-    } else {
-        TK_ASSERT(ev->type != LED_EV_BAR_CLOSED); /* one bar at a time: the feed waits */
-        (void)publish(a, &a->execution, box);
+    uint32_t waiting = publish(a, &a->execution, box);
+    bool bar = ev->type == LED_EV_BAR_CLOSED;
+    if (bar && (waiting > 0 || a->held_count > 0) && a->held_count < HELD_BARS_MAX) {
+        /* in order behind any bar still held; keeps the actor's reference */
+        a->held[(a->held_head + a->held_count++) % HELD_BARS_MAX] =
+            (held_bar){.box = box, .waiting = waiting};
+        return;
     }
+    if (bar && waiting > 0)
+        TK_LOG(TK_LOG_WARN, "journal", "bars outrun execution: one goes to strategies unordered",
+               TK_LOG_U64("index", index));
     (void)publish(a, &a->strategies, box);
     box_release(box);
 }
 
+/* Bars execution is done with, oldest first, go to the strategies, who see the account as it
+ * is now (after the bar's fills; execution let go of the box: it acknowledged). */
+static void release_bars(journal_actor *a)
+{
+    while (a->held_count > 0 && a->held[a->held_head].waiting == 0) {
+        commit_box *box = a->held[a->held_head].box;
+        a->held_head = (a->held_head + 1u) % HELD_BARS_MAX;
+        a->held_count--;
+        box->commit.equity_e8 = led_state_equity(clu_journal_state(a->journal));
+        (void)publish(a, &a->strategies, box);
+        box_release(box);
+    }
+}
+
 static bool graph_idle(const journal_actor *a)
 {
-    return a->outstanding == 0 && a->held_bar == NULL;
+    return a->outstanding == 0 && a->held_count == 0;
 }
 
 /* Commit one event and publish it; *out_index gets its ledger index. An invalid event (the
@@ -221,20 +248,15 @@ static tk_err on_ack(act_ctx *ctx, journal_actor *a, const act_msg *msg)
         TK_ASSERT(a->bars_off_count < GROUP_MEMBERS_MAX);
         a->bars_off[a->bars_off_count++] = msg->sender;
     }
-    uint64_t index = ack.index;
-    if (a->held_bar != NULL && index == a->held_bar->commit.index) {
-        TK_ASSERT(a->exec_waiting > 0);
-        if (--a->exec_waiting == 0) { /* execution is done with the bar: strategies next */
-            commit_box *box = a->held_bar;
-            a->held_bar = NULL;
-            /* Strategies see the account as it is now, after the bar's fills (execution has
-             * let go of the box: it acknowledged). */
-            box->commit.equity_e8 = led_state_equity(clu_journal_state(a->journal));
-            (void)publish(a, &a->strategies, box);
-            box_release(box);
-            if (a->failure != TK_OK) return a->failure;
-        }
+    for (uint32_t i = 0; i < a->held_count; i++) {
+        held_bar *h = &a->held[(a->held_head + i) % HELD_BARS_MAX];
+        if (h->box->commit.index != ack.index) continue;
+        TK_ASSERT(h->waiting > 0); /* an execution member acknowledges a bar once */
+        h->waiting--;
+        break;
     }
+    release_bars(a);
+    if (a->failure != TK_OK) return a->failure;
     return settle(ctx, a);
 }
 
@@ -271,8 +293,10 @@ static void journal_terminate(act_ctx *ctx, void *state, const act_reason *reaso
     (void)ctx;
     (void)reason;
     journal_actor *a = state;
-    if (a->held_bar != NULL) box_release(a->held_bar);
-    a->held_bar = NULL;
+    for (; a->held_count > 0; a->held_count--) {
+        box_release(a->held[a->held_head].box);
+        a->held_head = (a->held_head + 1u) % HELD_BARS_MAX;
+    }
 }
 
 static const act_behaviour journal_behaviour = {
