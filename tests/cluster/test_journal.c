@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "clu.h"
+#include "cluster_tests.h"
 #include "tk_test.h"
 
 typedef struct fixture {
@@ -252,7 +253,7 @@ static void test_subscribers_full(void **vstate)
     assert_int_equal(clu_journal_subscribe(f->journal, on_commit, f), TK_EFULL);
 }
 
-int main(void)
+int clu_test_journal(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_commit_in_batches, setup, teardown),

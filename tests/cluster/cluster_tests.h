@@ -1,0 +1,9 @@
+/* The cluster module's test groups. */
+#ifndef TK_TESTS_CLUSTER_CLUSTER_TESTS_H
+#define TK_TESTS_CLUSTER_CLUSTER_TESTS_H
+
+/* Each runs its cmocka group and returns the number of failed tests. */
+int clu_test_journal(void);       /* "cluster/journal": the local journal */
+int clu_test_journal_actor(void); /* "cluster/journal_actor": the journal actor's protocol */
+
+#endif /* TK_TESTS_CLUSTER_CLUSTER_TESTS_H */

@@ -1,0 +1,10 @@
+/* The cluster module's test executable: every group, non-zero exit if any test failed. */
+#include "cluster_tests.h"
+
+int main(void)
+{
+    int failed = 0;
+    failed += clu_test_journal();
+    failed += clu_test_journal_actor();
+    return failed == 0 ? 0 : 1;
+}
