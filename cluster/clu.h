@@ -110,4 +110,81 @@ uint64_t clu_journal_committed_index(const clu_journal *journal);
 TK_MUST_USE tk_err clu_journal_actor_spawn(act_system *sys, clu_journal *journal,
                                            uint32_t mailbox_capacity, act_ref *out_ref);
 
+/* ---- Raft entries and the ledger FSM (clu_raft.c, the one file that includes raft.h) ------ */
+
+/* A Raft entry carries a batch of events, framed (docs/cluster.md): the magic "TKRE", a
+ * version byte (1), a big-endian u32 count (1..CLU_ENTRY_EVENTS_MAX), then per event a
+ * big-endian u16 length and that many bytes of led_event_encode. */
+#define CLU_ENTRY_EVENTS_MAX   256u
+#define CLU_ENTRY_HEADER_BYTES 9u
+#define CLU_ENTRY_BYTES_MAX \
+    (CLU_ENTRY_HEADER_BYTES + CLU_ENTRY_EVENTS_MAX * (2u + LED_EVENT_BYTES_MAX))
+
+/* Encode count events (1..CLU_ENTRY_EVENTS_MAX, each valid per led_event_check, else
+ * TK_ASSERT) as one entry into buf. Errors: TK_EFULL (buf_size too small). */
+TK_MUST_USE tk_err clu_entry_encode(const led_event *events, uint32_t count, uint8_t *buf,
+                                    size_t buf_size, size_t *out_size);
+
+/* Decode an entry strictly: magic, version, count in range, every length within the entry,
+ * every event per led_event_decode, nothing after the last event. out (room for
+ * CLU_ENTRY_EVENTS_MAX events) and *out_count are meaningful only on TK_OK.
+ * Errors: TK_EINVAL (why->field names the part: "magic", "version", "count", "length", or the
+ * event's field prefixed by its position, as "event 3: qty"), TK_EOVERFLOW, TK_ENOMEM. */
+TK_MUST_USE tk_err clu_entry_decode(led_codec *codec, const uint8_t *buf, size_t size_bytes,
+                                    led_event *out, uint32_t *out_count, led_event_error *why);
+
+struct raft;
+struct raft_fsm;
+
+/* The ledger as a Raft state machine: apply folds each event of an entry into the ledger state
+ * at the next ledger index (led_apply) and extends the chain hash; snapshot and restore carry
+ * the state as a snapshot blob (led_snapshot_encode). For now the state lives in memory; the
+ * Raft journal adds the storage write batch per entry.
+ *
+ * Apply never fails for a business reason (a refused event is an outcome) and never returns
+ * non-zero: libraft 0.15 retries a failed apply forever on the leader. An entry that does not
+ * decode (a bug: only troika proposes) changes nothing but is counted
+ * (clu_fsm_stats.refused_entries), the same on every replica. An entry at or below the last
+ * applied Raft index is skipped. */
+typedef struct clu_fsm clu_fsm;
+
+/* What the FSM has applied. */
+typedef struct clu_fsm_stats {
+    uint64_t raft_index;      /* last Raft entry folded (or restored) */
+    uint64_t ledger_index;    /* last ledger index */
+    uint64_t entries;         /* entries applied since open */
+    uint64_t refused_entries; /* entries that did not decode (should stay 0) */
+    uint64_t snapshots;       /* snapshots taken */
+    uint64_t restores;        /* snapshots restored */
+} clu_fsm_stats;
+
+/* The outcomes of the entry last applied, as apply hands them to raft_apply's callback
+ * (*result): borrowed from the FSM until its next apply. */
+typedef struct clu_applied {
+    uint64_t first_index; /* ledger index of the entry's first event */
+    uint32_t count;       /* 0 for a refused entry */
+    led_outcome outcomes[CLU_ENTRY_EVENTS_MAX];
+} clu_applied;
+
+/* Open an FSM at genesis. *out written on TK_OK only. Errors: TK_ENOMEM. */
+TK_MUST_USE tk_err clu_fsm_open(clu_fsm **out);
+
+/* NULL is a no-op. The raft instance must be closed first. */
+void clu_fsm_close(clu_fsm *fsm);
+
+/* The struct raft_fsm (version 2) to pass to raft_init; owned by fsm. */
+struct raft_fsm *clu_fsm_raft(clu_fsm *fsm);
+
+/* Tell the FSM which raft instance drives it (apply reads raft_last_applied to know its
+ * entry's index). Call after raft_init, before raft_start. */
+void clu_fsm_attach(clu_fsm *fsm, struct raft *raft);
+
+/* The ledger state: borrowed; read it on the loop thread, between callbacks. */
+const led_state *clu_fsm_state(const clu_fsm *fsm);
+
+/* h[ledger index]: the chain hash after the last event applied. */
+void clu_fsm_chain_hash(const clu_fsm *fsm, uint8_t out[LED_HASH_BYTES]);
+
+void clu_fsm_stats_get(const clu_fsm *fsm, clu_fsm_stats *out);
+
 #endif /* TK_CLUSTER_CLU_H */

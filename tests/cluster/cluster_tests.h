@@ -5,5 +5,6 @@
 /* Each runs its cmocka group and returns the number of failed tests. */
 int clu_test_journal(void);       /* "cluster/journal": the local journal */
 int clu_test_journal_actor(void); /* "cluster/journal_actor": the journal actor's protocol */
+int clu_test_raft_fsm(void);      /* "cluster/raft_fsm": Raft entries and the ledger FSM */
 
 #endif /* TK_TESTS_CLUSTER_CLUSTER_TESTS_H */

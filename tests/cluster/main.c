@@ -6,5 +6,6 @@ int main(void)
     int failed = 0;
     failed += clu_test_journal();
     failed += clu_test_journal_actor();
+    failed += clu_test_raft_fsm();
     return failed == 0 ? 0 : 1;
 }
