@@ -110,15 +110,114 @@ uint64_t clu_journal_committed_index(const clu_journal *journal);
 TK_MUST_USE tk_err clu_journal_actor_spawn(act_system *sys, clu_journal *journal,
                                            uint32_t mailbox_capacity, act_ref *out_ref);
 
+/* ---- A node's status and metrics (shared by the Raft node, the HTTP server, the API) ---- */
+
+typedef enum clu_role {
+    CLU_ROLE_UNAVAILABLE = 0,
+    CLU_ROLE_FOLLOWER,
+    CLU_ROLE_CANDIDATE,
+    CLU_ROLE_LEADER,
+} clu_role;
+
+/* "unavailable", "follower", "candidate", "leader"; NULL outside the enum. */
+const char *clu_role_name(clu_role role);
+
+#define CLU_ADDRESS_BYTES 128u /* "127.0.0.1:7101", "tcp://127.0.0.1:7201" */
+
+/* What a node says of itself; a copy, taken under the node's lock. */
+typedef struct clu_status {
+    uint64_t node_id; /* Raft server id, 1.. */
+    clu_role role;
+    uint64_t term;                      /* Raft current term */
+    uint64_t commit_index;              /* Raft commit index this node knows */
+    uint64_t applied_index;             /* last Raft entry applied here */
+    uint64_t ledger_index;              /* last ledger index applied here */
+    uint64_t leader_id;                 /* 0: none known */
+    char leader_api[CLU_ADDRESS_BYTES]; /* the leader's client API url; "" if none known */
+    uint8_t state_hash[LED_HASH_BYTES]; /* led_state_hash at ledger_index */
+    bool kill_switch;                   /* the ledger's kill switch */
+    bool leading;  /* leader, and its LeaderChanged for this term has committed: the leader-only
+                      actors run (DESIGN.md, "A node's supervision tree") */
+    bool diverged; /* a replica published a different state hash at the same index */
+} clu_status;
+
+/* A Prometheus histogram with fixed upper bounds (the +Inf bucket is count). */
+#define CLU_HISTOGRAM_BOUNDS_MAX 16u
+typedef struct clu_histogram {
+    uint32_t bound_count;                       /* 1..CLU_HISTOGRAM_BOUNDS_MAX */
+    double bounds[CLU_HISTOGRAM_BOUNDS_MAX];    /* increasing upper bounds ("le") */
+    uint64_t buckets[CLU_HISTOGRAM_BOUNDS_MAX]; /* observations <= bounds[i] (cumulative) */
+    uint64_t count;
+    double sum;
+} clu_histogram;
+
+/* Set the bounds (count of them, increasing) and zero the counts. TK_ASSERT on a bad count. */
+void clu_histogram_init(clu_histogram *h, const double *bounds, uint32_t count);
+
+/* Count one observation. Not thread-safe: the owner serialises. */
+void clu_histogram_observe(clu_histogram *h, double value);
+
+/* Everything /metrics reports, gathered by the node on its loop thread. */
+typedef struct clu_metrics {
+    clu_status status;
+    uint64_t proposals_total;        /* entries proposed by this node as leader */
+    uint64_t proposals_failed_total; /* of which libraft refused or lost */
+    uint64_t entries_applied_total;
+    uint64_t events_applied_total;
+    clu_histogram batch_events;                         /* events per applied entry */
+    clu_histogram commit_latency_seconds;               /* propose to apply, on the leader */
+    uint64_t orders_by_state[LED_ORDER_STATE_COUNT];    /* open orders now, by state */
+    uint64_t rejections_by_rule[LED_RULE_OVERFLOW + 1]; /* since start, by led_rule */
+    int64_t equity_e8;
+    int64_t realized_pnl_e8; /* summed over instruments */
+    uint64_t actor_restarts_total;
+    uint64_t mailbox_depth_max; /* deepest actor mailbox now */
+    uint64_t snapshots_total, restores_total;
+} clu_metrics;
+
+/* Render m in the Prometheus text exposition format (version 0.0.4) into buf, NUL-terminated:
+ * every metric with # HELP and # TYPE, names prefixed troika_, labels node, rule, state.
+ * Errors: TK_EFULL (buf_size too small; buf then holds nothing meaningful). */
+TK_MUST_USE tk_err clu_metrics_render(const clu_metrics *m, char *buf, size_t buf_size,
+                                      size_t *out_size);
+
+/* Where the HTTP server gets what it serves: called from nng's threads, so each must be
+ * thread-safe. Both return false if the node is shutting down (503). */
+typedef struct clu_http_source {
+    void *arg;
+    bool (*status)(void *arg, clu_status *out);
+    bool (*metrics)(void *arg, clu_metrics *out);
+} clu_http_source;
+
+typedef struct clu_http clu_http;
+
+/* Serve, on nng's HTTP server at url ("http://127.0.0.1:7301"):
+ *   GET /healthz  200, JSON {"node_id", "role", "term", "commit_index", "applied_index",
+ *                 "ledger_index", "lag" (commit - applied), "leader_id", "leader_api",
+ *                 "state_hash" (hex), "kill_switch", "diverged"}; 503 with the same body
+ *                 when the role is unavailable or the node diverged;
+ *   GET /metrics  200, text/plain; version=0.0.4, clu_metrics_render of source->metrics.
+ * source is copied. Errors: TK_EINVAL (a bad url), TK_EEXIST (address in use), TK_EIO,
+ * TK_ENOMEM. Stop waits for a request in progress: never call it holding a lock the source
+ * callbacks take. */
+TK_MUST_USE tk_err clu_http_start(const char *url, const clu_http_source *source, clu_http **out);
+
+/* Stop serving and release. NULL is a no-op. */
+void clu_http_stop(clu_http *http);
+
 /* ---- Raft entries and the ledger FSM (clu_raft.c, the one file that includes raft.h) ------ */
 
 /* A Raft entry carries a batch of events, framed (docs/cluster.md): the magic "TKRE", a
  * version byte (1), a big-endian u32 count (1..CLU_ENTRY_EVENTS_MAX), then per event a
- * big-endian u16 length and that many bytes of led_event_encode. */
+ * big-endian u16 length and that many bytes of led_event_encode, then 0..7 zero bytes so that
+ * the entry is a multiple of 8 bytes long (libraft 0.15's raft_uv writes entry data unpadded
+ * and reads it back padded: an entry of another length corrupts the segment it lands in). */
 #define CLU_ENTRY_EVENTS_MAX   256u
 #define CLU_ENTRY_HEADER_BYTES 9u
-#define CLU_ENTRY_BYTES_MAX \
-    (CLU_ENTRY_HEADER_BYTES + CLU_ENTRY_EVENTS_MAX * (2u + LED_EVENT_BYTES_MAX))
+/* Room clu_entry_encode may need for count events. */
+#define CLU_ENTRY_BYTES(count) \
+    (CLU_ENTRY_HEADER_BYTES + (size_t)(count) * (2u + LED_EVENT_BYTES_MAX) + 7u)
+#define CLU_ENTRY_BYTES_MAX CLU_ENTRY_BYTES(CLU_ENTRY_EVENTS_MAX)
 
 /* Encode count events (1..CLU_ENTRY_EVENTS_MAX, each valid per led_event_check, else
  * TK_ASSERT) as one entry into buf. Errors: TK_EFULL (buf_size too small). */
@@ -126,7 +225,8 @@ TK_MUST_USE tk_err clu_entry_encode(const led_event *events, uint32_t count, uin
                                     size_t buf_size, size_t *out_size);
 
 /* Decode an entry strictly: magic, version, count in range, every length within the entry,
- * every event per led_event_decode, nothing after the last event. out (room for
+ * every event per led_event_decode, nothing after the last event but the zero padding to a
+ * multiple of 8 bytes. out (room for
  * CLU_ENTRY_EVENTS_MAX events) and *out_count are meaningful only on TK_OK.
  * Errors: TK_EINVAL (why->field names the part: "magic", "version", "count", "length", or the
  * event's field prefixed by its position, as "event 3: qty"), TK_EOVERFLOW, TK_ENOMEM. */
@@ -137,15 +237,20 @@ struct raft;
 struct raft_fsm;
 
 /* The ledger as a Raft state machine: apply folds each event of an entry into the ledger state
- * at the next ledger index (led_apply) and extends the chain hash; snapshot and restore carry
- * the state as a snapshot blob (led_snapshot_encode). For now the state lives in memory; the
- * Raft journal adds the storage write batch per entry.
+ * at the next ledger index (led_apply) and extends the chain hash; with a store, it then writes
+ * the entry's events, the new meta (with the entry's Raft index) and, every checkpoint_every
+ * events, a state checkpoint as ONE storage write batch. Snapshots are the snapshot blob
+ * (led_snapshot_encode): with a store, exported from a checkpoint in the state family, and
+ * restored into the store unless it already holds that history (libraft restores its last
+ * snapshot at every start).
  *
  * Apply never fails for a business reason (a refused event is an outcome) and never returns
  * non-zero: libraft 0.15 retries a failed apply forever on the leader. An entry that does not
  * decode (a bug: only troika proposes) changes nothing but is counted
  * (clu_fsm_stats.refused_entries), the same on every replica. An entry at or below the last
- * applied Raft index is skipped. */
+ * applied Raft index is skipped. A storage error under apply, snapshot or restore ends the
+ * process (tk_panic, logged): the state would be ahead of the store, and a restart recovers
+ * from the store and the Raft log. */
 typedef struct clu_fsm clu_fsm;
 
 /* What the FSM has applied. */
@@ -166,8 +271,17 @@ typedef struct clu_applied {
     led_outcome outcomes[CLU_ENTRY_EVENTS_MAX];
 } clu_applied;
 
-/* Open an FSM at genesis. *out written on TK_OK only. Errors: TK_ENOMEM. */
+/* Open an FSM at genesis, in memory (tests on libraft's fixture). *out written on TK_OK only.
+ * Errors: TK_ENOMEM. */
 TK_MUST_USE tk_err clu_fsm_open(clu_fsm **out);
+
+/* Open an FSM over store (borrowed, outlives the FSM) and recover its state: the checkpoint,
+ * then the events after it, checked (es_replay). checkpoint_every: events between state
+ * checkpoints (0: only for snapshots). *out written on TK_OK only.
+ * Errors: those of es_meta_read and es_replay (TK_ECORRUPT with why naming the index),
+ * TK_ENOMEM. */
+TK_MUST_USE tk_err clu_fsm_open_store(es_store *store, uint64_t checkpoint_every, clu_fsm **out,
+                                      es_error *why);
 
 /* NULL is a no-op. The raft instance must be closed first. */
 void clu_fsm_close(clu_fsm *fsm);
@@ -186,5 +300,77 @@ const led_state *clu_fsm_state(const clu_fsm *fsm);
 void clu_fsm_chain_hash(const clu_fsm *fsm, uint8_t out[LED_HASH_BYTES]);
 
 void clu_fsm_stats_get(const clu_fsm *fsm, clu_fsm_stats *out);
+
+/* ---- The Raft node (clu_raft.c) ------------------------------------------------------------ */
+
+#define CLU_NODES_MAX 5u
+
+/* One voter of the cluster. */
+typedef struct clu_peer {
+    uint64_t id;                          /* Raft server id, >= 1, unique */
+    char raft_address[CLU_ADDRESS_BYTES]; /* "127.0.0.1:7101": Raft's TCP transport */
+    char api[CLU_ADDRESS_BYTES];          /* its client API url, for redirects */
+} clu_peer;
+
+/* A node's settings; every field set by the caller. */
+typedef struct clu_node_opts {
+    uint64_t id;                   /* this node: one of peers[].id */
+    char name[LED_NAME_BYTES];     /* for LeaderChanged.node ("node1") */
+    const char *raft_dir;          /* libraft's directory (log segments, snapshots); must exist */
+    es_store *store;               /* borrowed: the ledger store, outlives the node */
+    clu_peer peers[CLU_NODES_MAX]; /* every voter, this node included */
+    uint32_t peer_count;           /* 1..CLU_NODES_MAX */
+    uint32_t election_timeout_ms;  /* libraft's default is 1000 */
+    uint32_t heartbeat_timeout_ms; /* < election_timeout_ms */
+    uint32_t snapshot_threshold;   /* entries between snapshots */
+    uint32_t snapshot_trailing;    /* entries kept behind a snapshot */
+    uint64_t checkpoint_every;     /* events between state checkpoints in the store */
+    /* Stall watchdog: abort when the applied index has not moved for this long while the
+     * commit index is ahead of it (libraft 0.15 can wedge after one log write error), or when
+     * the node has been unavailable for this long. 0: off. */
+    uint32_t stall_timeout_ms;
+} clu_node_opts;
+
+typedef struct clu_node clu_node;
+
+/* Start a node: a thread running a libuv loop that owns libraft (raft_uv over TCP, pre-vote
+ * on, auto-recovery off: a damaged log tail is an error, not a silent truncation). The FSM
+ * recovers from the store first. On first start the node bootstraps with every peer as voter.
+ * Once it leads, it issues a barrier, then proposes LeaderChanged (term, name). The process
+ * ignores SIGPIPE from then on (a peer that dies closes the sockets raft_uv writes to).
+ * Errors: TK_EINVAL (opts: why names the field), TK_EIO (libraft refused to start: why has its
+ * message), errors of clu_fsm_open_store, TK_ENOMEM. *out written on TK_OK only. */
+TK_MUST_USE tk_err clu_node_start(const clu_node_opts *opts, clu_node **out, es_error *why);
+
+/* Stop the node (closes libraft, joins the thread). Proposals not yet answered are answered
+ * TK_EAGAIN. NULL is a no-op. Must not be called from the node's own callbacks. */
+void clu_node_stop(clu_node *node);
+
+/* How a proposal ended, on the node's loop thread. err: TK_OK (committed and applied: first
+ * index and count outcomes, borrowed for the call), TK_EPERM (this node is not the leader:
+ * clu_node_status names it; nothing was proposed), TK_EAGAIN (leadership was lost or the node
+ * stopped: the outcome is unknown, the events may still commit; retry with the same
+ * idempotency key), TK_ENOMEM. */
+typedef void clu_proposal_fn(void *arg, tk_err err, uint64_t first_index,
+                             const led_outcome *outcomes, uint32_t count);
+
+/* Propose count (1..CLU_ENTRY_EVENTS_MAX) events, copied; fn is called once, later, on the
+ * loop thread. Proposals waiting together are packed into entries of up to
+ * CLU_ENTRY_EVENTS_MAX events. Thread-safe.
+ * Errors (fn is then not called): TK_EINVAL (an event fails led_event_check, or count out of
+ * range), TK_ENOMEM. */
+TK_MUST_USE tk_err clu_node_propose(clu_node *node, const led_event *events, uint32_t count,
+                                    clu_proposal_fn *fn, void *arg);
+
+/* The node's status, refreshed on its loop thread every few milliseconds. Thread-safe. */
+void clu_node_status(clu_node *node, clu_status *out);
+
+/* Everything /metrics reports. Thread-safe. */
+void clu_node_metrics(clu_node *node, clu_metrics *out);
+
+/* Run fn(arg, state) on the loop thread, between applies, and wait for it: a consistent read of
+ * the ledger as this node has applied it (stamped by status.applied_index). Thread-safe; must
+ * not be called from the loop thread. */
+void clu_node_read(clu_node *node, void (*fn)(void *arg, const led_state *state), void *arg);
 
 #endif /* TK_CLUSTER_CLU_H */

@@ -1,10 +1,15 @@
 /* The Raft side of the journal: the entry framing and the ledger FSM. This is the one file of
  * troika that includes raft.h (docs/cluster.md); libraft 0.15's traps it works around are in
  * that document. */
+#include <pthread.h>
 #include <raft.h>
+#include <raft/uv.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <uv.h>
 
 #include "clu.h"
 
@@ -32,7 +37,10 @@ tk_err clu_entry_encode(const led_event *events, uint32_t count, uint8_t *buf, s
         buf[at + 1] = (uint8_t)size;
         at += 2 + size;
     }
-    *out_size = at;
+    size_t padded = (at + 7u) & ~(size_t)7u; /* raft_uv needs 8-byte multiples */
+    if (padded > buf_size) return TK_EFULL;
+    memset(buf + at, 0, padded - at);
+    *out_size = padded;
     return TK_OK;
 }
 
@@ -75,7 +83,10 @@ tk_err clu_entry_decode(led_codec *codec, const uint8_t *buf, size_t size_bytes,
         }
         at += size;
     }
-    if (at != size_bytes) return entry_refuse(why, "length", "bytes after the last event");
+    if (size_bytes % 8u != 0 || size_bytes - at >= 8u)
+        return entry_refuse(why, "length", "bytes after the last event beyond the padding");
+    for (; at < size_bytes; at++)
+        if (buf[at] != 0) return entry_refuse(why, "length", "padding that is not zero");
     *out_count = count;
     return TK_OK;
 }
@@ -85,14 +96,58 @@ tk_err clu_entry_decode(led_codec *codec, const uint8_t *buf, size_t size_bytes,
 struct clu_fsm {
     struct raft_fsm raft_fsm; /* data points back here */
     struct raft *raft;        /* borrowed: set by clu_fsm_attach */
-    led_state *state;         /* owned */
-    led_codec *codec;         /* owned */
+    es_store *store;          /* borrowed; NULL: in memory */
+    uint64_t checkpoint_every;
+    es_meta meta;     /* as last written (store only) */
+    led_state *state; /* owned */
+    led_codec *codec; /* owned */
     uint8_t chain_hash[LED_HASH_BYTES];
     clu_fsm_stats stats;
-    led_event *events;  /* owned: CLU_ENTRY_EVENTS_MAX, the entry being applied */
-    uint8_t *state_buf; /* owned: led_state_encoded_size_max(), for snapshots */
+    led_event *events;                 /* owned: CLU_ENTRY_EVENTS_MAX, the entry being applied */
+    es_record *records;                /* owned: CLU_ENTRY_EVENTS_MAX (store only) */
+    uint8_t (*hashes)[LED_HASH_BYTES]; /* owned: CLU_ENTRY_EVENTS_MAX chain hashes */
+    uint8_t *state_buf;                /* owned: led_state_encoded_size_max(), for snapshots */
     clu_applied applied;
+    /* the node's hook, called after each entry is folded and stored (NULL: none) */
+    void (*on_apply)(void *arg, const clu_applied *applied);
+    void *on_apply_arg;
 };
+
+/* The store could not take an entry Raft has committed: the state here is ahead of the store,
+ * and libraft 0.15 cannot be told to stop applying. End the process: its supervisor restarts
+ * it, and it recovers from the store and the Raft log (docs/cluster.md). */
+static _Noreturn void store_failed(const char *what, tk_err err, const es_error *why)
+{
+    TK_LOG(TK_LOG_ERROR, "cluster", "storage failed under the FSM; exiting to recover",
+           TK_LOG_STR("during", what), TK_LOG_ERR("err", err), TK_LOG_STR("why", why->text));
+    tk_panic(__FILE__, __LINE__, "the ledger store refused a committed entry");
+}
+
+/* Write what apply folded (events at records[0..count-1]) with the new meta, and a checkpoint
+ * when one is due, as one write batch. */
+static void fsm_store_entry(clu_fsm *fsm, uint32_t count)
+{
+    es_meta meta = fsm->meta;
+    meta.last_index = fsm->stats.ledger_index;
+    memcpy(meta.chain_hash, fsm->chain_hash, LED_HASH_BYTES);
+    meta.raft_index = fsm->stats.raft_index;
+    es_checkpoint checkpoint = {0};
+    const es_checkpoint *with = NULL;
+    if (fsm->checkpoint_every > 0 &&
+        meta.last_index - meta.checkpoint_index >= fsm->checkpoint_every) {
+        size_t size = 0;
+        TK_ASSERT(led_state_encode(fsm->state, fsm->state_buf, led_state_encoded_size_max(),
+                                   &size) == TK_OK);
+        checkpoint =
+            (es_checkpoint){.index = meta.last_index, .state = fsm->state_buf, .state_size = size};
+        meta.checkpoint_index = meta.last_index;
+        with = &checkpoint;
+    }
+    es_error why = {{0}};
+    tk_err err = es_write(fsm->store, fsm->records, count, &meta, with, &why);
+    if (err != TK_OK) store_failed("apply", err, &why);
+    fsm->meta = meta;
+}
 
 /* Fold one entry: its events at the next ledger indices, the chain hash over each event's
  * bytes as they travelled (every replica hashes the same bytes). */
@@ -111,6 +166,7 @@ static int fsm_apply(struct raft_fsm *raft_fsm, const struct raft_buffer *buf, v
     led_event_error why = {0};
     if (clu_entry_decode(fsm->codec, buf->base, buf->len, fsm->events, &count, &why) != TK_OK) {
         fsm->stats.refused_entries++;
+        if (fsm->store != NULL) fsm_store_entry(fsm, 0); /* the Raft index still moves */
         return 0;
     }
     const uint8_t *at = (const uint8_t *)buf->base + CLU_ENTRY_HEADER_BYTES;
@@ -119,17 +175,66 @@ static int fsm_apply(struct raft_fsm *raft_fsm, const struct raft_buffer *buf, v
         uint64_t index = fsm->stats.ledger_index + 1;
         led_chain_next(fsm->chain_hash, index, at + 2, size, fsm->chain_hash);
         led_apply(fsm->state, index, &fsm->events[i], &fsm->applied.outcomes[i]);
+        if (fsm->store != NULL) {
+            memcpy(fsm->hashes[i], fsm->chain_hash, LED_HASH_BYTES);
+            fsm->records[i] = (es_record){
+                .index = index, .event = at + 2, .event_size = size, .chain_hash = fsm->hashes[i]};
+        }
         fsm->stats.ledger_index = index;
         at += 2 + size;
     }
     fsm->applied.count = count;
+    if (fsm->store != NULL) fsm_store_entry(fsm, count);
+    if (fsm->on_apply != NULL) fsm->on_apply(fsm->on_apply_arg, &fsm->applied);
     return 0;
 }
 
+/* The snapshot blob (led_snapshot_encode) into a raft_malloc'd buffer, as libraft wants. */
+static int snapshot_hand_over(clu_fsm *fsm, const uint8_t *blob, size_t size,
+                              struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct raft_buffer *out = raft_malloc(sizeof(*out));
+    void *base = raft_malloc(size);
+    if (out == NULL || base == NULL) {
+        raft_free(out);
+        raft_free(base);
+        return RAFT_NOMEM;
+    }
+    memcpy(base, blob, size);
+    out->base = base;
+    out->len = size;
+    *bufs = out;
+    *n_bufs = 1;
+    fsm->stats.snapshots++;
+    return 0;
+}
+
+/* With a store: checkpoint the state into the state family (if it is not there already), then
+ * export the snapshot from it. In memory: encode the state directly. Same bytes either way. */
 static int fsm_snapshot(struct raft_fsm *raft_fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     clu_fsm *fsm = raft_fsm->data;
     size_t state_size = 0;
+    if (fsm->store != NULL) {
+        es_error why = {{0}};
+        if (fsm->meta.checkpoint_index != fsm->meta.last_index || fsm->meta.last_index == 0) {
+            TK_ASSERT(led_state_encode(fsm->state, fsm->state_buf, led_state_encoded_size_max(),
+                                       &state_size) == TK_OK);
+            es_meta meta = fsm->meta;
+            meta.checkpoint_index = meta.last_index;
+            es_checkpoint checkpoint = {
+                .index = meta.last_index, .state = fsm->state_buf, .state_size = state_size};
+            tk_err err = es_write(fsm->store, NULL, 0, &meta, &checkpoint, &why);
+            if (err != TK_OK) store_failed("snapshot", err, &why);
+            fsm->meta = meta;
+        }
+        es_blob blob = {0};
+        tk_err err = es_snapshot_export(fsm->store, &blob, &why);
+        if (err != TK_OK) store_failed("snapshot export", err, &why);
+        int rv = snapshot_hand_over(fsm, blob.data, blob.size, bufs, n_bufs);
+        es_blob_free(&blob);
+        return rv;
+    }
     if (led_state_encode(fsm->state, fsm->state_buf, led_state_encoded_size_max(), &state_size) !=
         TK_OK)
         return RAFT_NOMEM;
@@ -139,20 +244,13 @@ static int fsm_snapshot(struct raft_fsm *raft_fsm, struct raft_buffer *bufs[], u
                          .state_size = state_size};
     memcpy(snap.chain_hash, fsm->chain_hash, LED_HASH_BYTES);
     size_t cap = state_size + LED_SNAPSHOT_OVERHEAD_BYTES;
-    struct raft_buffer *out = raft_malloc(sizeof(*out));
-    void *base = raft_malloc(cap);
+    uint8_t *blob = malloc(cap);
     size_t size = 0;
-    if (out == NULL || base == NULL || led_snapshot_encode(&snap, base, cap, &size) != TK_OK) {
-        raft_free(out);
-        raft_free(base);
-        return RAFT_NOMEM;
-    }
-    out->base = base;
-    out->len = size;
-    *bufs = out;
-    *n_bufs = 1;
-    fsm->stats.snapshots++;
-    return 0;
+    int rv = RAFT_NOMEM;
+    if (blob != NULL && led_snapshot_encode(&snap, blob, cap, &size) == TK_OK)
+        rv = snapshot_hand_over(fsm, blob, size, bufs, n_bufs);
+    free(blob);
+    return rv;
 }
 
 static int fsm_snapshot_finalize(struct raft_fsm *raft_fsm, struct raft_buffer *bufs[],
@@ -167,27 +265,65 @@ static int fsm_snapshot_finalize(struct raft_fsm *raft_fsm, struct raft_buffer *
     return 0;
 }
 
-/* Replace the state with a snapshot's. libraft hands over buf->base: it is freed here. A
- * snapshot that does not decode leaves the state as it was and fails the restore. */
+/* Whether the store already holds the snapshot's history: its Raft index is at or past the
+ * snapshot's and its chain hash at the snapshot's ledger index is the snapshot's. libraft
+ * restores its last snapshot at every start, usually one the store is already past. */
+static bool store_has(clu_fsm *fsm, const led_snapshot *snap)
+{
+    if (fsm->stats.raft_index < snap->raft_index || fsm->stats.ledger_index < snap->index)
+        return false;
+    uint8_t hash[LED_HASH_BYTES];
+    if (snap->index == fsm->stats.ledger_index) {
+        memcpy(hash, fsm->chain_hash, LED_HASH_BYTES);
+    } else if (snap->index == fsm->meta.base_index) {
+        memcpy(hash, fsm->meta.base_chain_hash, LED_HASH_BYTES);
+    } else {
+        uint8_t event[LED_EVENT_BYTES_MAX];
+        size_t size = 0;
+        es_error why = {{0}};
+        if (snap->index < fsm->meta.base_index ||
+            es_event_read(fsm->store, snap->index, event, sizeof(event), &size, hash, &why) !=
+                TK_OK)
+            return false;
+    }
+    return memcmp(hash, snap->chain_hash, LED_HASH_BYTES) == 0;
+}
+
+/* Replace the state with a snapshot's, and with a store the store's contents, unless the store
+ * already holds that history. libraft hands over buf->base: it is freed here. A snapshot that
+ * does not decode fails the restore; a state that does not decode leaves genesis behind, which
+ * in memory resets the FSM and with a store ends the process (it recovers from the store). */
 static int fsm_restore(struct raft_fsm *raft_fsm, struct raft_buffer *buf)
 {
     clu_fsm *fsm = raft_fsm->data;
     led_snapshot snap;
     led_event_error why = {0};
-    int rv = RAFT_CORRUPT;
-    if (led_snapshot_decode(fsm->codec, buf->base, buf->len, &snap, &why) == TK_OK) {
-        if (led_state_decode(fsm->state, snap.state, snap.state_size, &why) == TK_OK) {
-            fsm->stats.ledger_index = snap.index;
-            fsm->stats.raft_index = snap.raft_index;
-            memcpy(fsm->chain_hash, snap.chain_hash, LED_HASH_BYTES);
-            fsm->stats.restores++;
-            rv = 0;
-        } else {
-            /* led_state_decode left genesis behind: the old state is gone, so is its index */
-            memset(fsm->chain_hash, 0, LED_HASH_BYTES);
-            fsm->stats.ledger_index = 0;
-            fsm->stats.raft_index = 0;
+    int rv = 0;
+    if (led_snapshot_decode(fsm->codec, buf->base, buf->len, &snap, &why) != TK_OK) {
+        TK_LOG(TK_LOG_ERROR, "cluster", "a Raft snapshot does not decode",
+               TK_LOG_STR("field", why.field), TK_LOG_STR("reason", why.reason));
+        rv = RAFT_CORRUPT;
+    } else if (fsm->store != NULL && store_has(fsm, &snap)) {
+        /* the store is at or past the snapshot, on the same history: keep it */
+    } else if (led_state_decode(fsm->state, snap.state, snap.state_size, &why) != TK_OK) {
+        TK_LOG(TK_LOG_ERROR, "cluster", "a Raft snapshot's state does not decode",
+               TK_LOG_STR("field", why.field), TK_LOG_STR("reason", why.reason));
+        TK_ASSERT(fsm->store == NULL); /* the state no longer matches the store */
+        memset(fsm->chain_hash, 0, LED_HASH_BYTES);
+        fsm->stats.ledger_index = 0;
+        fsm->stats.raft_index = 0;
+        rv = RAFT_CORRUPT;
+    } else {
+        if (fsm->store != NULL) {
+            es_error store_why = {{0}};
+            tk_err err = es_snapshot_restore(fsm->store, buf->base, buf->len, &store_why);
+            if (err == TK_OK) err = es_meta_read(fsm->store, &fsm->meta, &store_why);
+            if (err != TK_OK) store_failed("restore", err, &store_why);
         }
+        fsm->stats.ledger_index = snap.index;
+        fsm->stats.raft_index = snap.raft_index;
+        memcpy(fsm->chain_hash, snap.chain_hash, LED_HASH_BYTES);
+        fsm->stats.restores++;
     }
     raft_free(buf->base);
     return rv;
@@ -195,13 +331,37 @@ static int fsm_restore(struct raft_fsm *raft_fsm, struct raft_buffer *buf)
 
 tk_err clu_fsm_open(clu_fsm **out)
 {
+    es_error why = {{0}};
+    return clu_fsm_open_store(NULL, 0, out, &why);
+}
+
+tk_err clu_fsm_open_store(es_store *store, uint64_t checkpoint_every, clu_fsm **out, es_error *why)
+{
     clu_fsm *fsm = calloc(1, sizeof(*fsm));
     if (fsm == NULL) return TK_ENOMEM;
+    fsm->store = store;
+    fsm->checkpoint_every = checkpoint_every;
     fsm->events = calloc(CLU_ENTRY_EVENTS_MAX, sizeof(*fsm->events));
+    fsm->records = calloc(CLU_ENTRY_EVENTS_MAX, sizeof(*fsm->records));
+    fsm->hashes = calloc(CLU_ENTRY_EVENTS_MAX, sizeof(*fsm->hashes));
     fsm->state_buf = malloc(led_state_encoded_size_max());
     tk_err err = TK_ENOMEM;
-    if (fsm->events != NULL && fsm->state_buf != NULL) err = led_state_open(&fsm->state);
+    if (fsm->events != NULL && fsm->records != NULL && fsm->hashes != NULL &&
+        fsm->state_buf != NULL)
+        err = led_state_open(&fsm->state);
     if (err == TK_OK) err = led_codec_open(&fsm->codec);
+    if (err == TK_OK && store != NULL) err = es_meta_read(store, &fsm->meta, why);
+    if (err == TK_OK && store != NULL) {
+        es_replay_opts replay = {
+            .from_checkpoint = true, .until_index = UINT64_MAX, .until_ts_ns = INT64_MAX};
+        es_replay_result res;
+        err = es_replay(store, fsm->state, &replay, &res, why);
+        if (err == TK_OK) {
+            fsm->stats.ledger_index = res.last_index;
+            fsm->stats.raft_index = fsm->meta.raft_index;
+            memcpy(fsm->chain_hash, res.chain_hash, LED_HASH_BYTES);
+        }
+    }
     if (err != TK_OK) {
         clu_fsm_close(fsm);
         return err;
@@ -222,6 +382,8 @@ void clu_fsm_close(clu_fsm *fsm)
     led_codec_close(fsm->codec);
     led_state_close(fsm->state);
     free(fsm->state_buf);
+    free(fsm->hashes);
+    free(fsm->records);
     free(fsm->events);
     free(fsm);
 }
@@ -249,4 +411,599 @@ void clu_fsm_chain_hash(const clu_fsm *fsm, uint8_t out[LED_HASH_BYTES])
 void clu_fsm_stats_get(const clu_fsm *fsm, clu_fsm_stats *out)
 {
     *out = fsm->stats;
+}
+
+/* ---- The Raft node ------------------------------------------------------------------------- */
+
+/* A proposal waiting for the loop thread. */
+typedef struct proposal {
+    led_event *events; /* owned */
+    uint32_t count;
+    clu_proposal_fn *fn;
+    void *arg;
+    struct proposal *next;
+} proposal;
+
+/* One entry in flight: which proposals it carries, at which offsets. */
+typedef struct inflight_part {
+    clu_proposal_fn *fn;
+    void *arg;
+    uint32_t offset, count;
+} inflight_part;
+
+typedef struct inflight {
+    struct raft_apply req; /* req.data: this */
+    struct clu_node *node;
+    uint64_t start_ns;
+    uint32_t part_count;
+    inflight_part parts[CLU_ENTRY_EVENTS_MAX];
+} inflight;
+
+/* A read waiting for the loop thread. */
+typedef struct read_req {
+    void (*fn)(void *arg, const led_state *state);
+    void *arg;
+    bool done;
+    struct read_req *next;
+} read_req;
+
+struct clu_node {
+    clu_node_opts opts;
+    uv_loop_t loop;
+    uv_async_t wake; /* proposals, reads, stop */
+    uv_timer_t tick; /* status, leadership, watchdog */
+    struct raft_uv_transport transport;
+    struct raft_io io;
+    struct raft raft;
+    clu_fsm *fsm;
+    pthread_t thread;
+    led_event *entry_events; /* owned: CLU_ENTRY_EVENTS_MAX, packing buffer (loop thread) */
+
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t cond;  /* start result, reads done */
+    bool started, stopping;
+    int start_rv;
+    char start_error[320];
+    proposal *queue_head, *queue_tail;
+    read_req *reads;
+    clu_status status;
+    clu_metrics metrics;
+    uint64_t leading_term; /* the term whose LeaderChanged this node committed */
+
+    /* loop thread only */
+    clu_role last_role;
+    uint8_t state_hash[LED_HASH_BYTES]; /* led_state_hash at hashed_ledger_index */
+    uint64_t hashed_ledger_index;
+    bool hashed;
+    uint64_t stall_applied;  /* applied index when the watchdog last saw it move */
+    uint64_t stall_since_ns; /* when it last moved (or the node became available) */
+    uint64_t unavailable_since_ns;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static clu_role role_of(int state)
+{
+    switch (state) {
+    case RAFT_FOLLOWER:
+        return CLU_ROLE_FOLLOWER;
+    case RAFT_CANDIDATE:
+        return CLU_ROLE_CANDIDATE;
+    case RAFT_LEADER:
+        return CLU_ROLE_LEADER;
+    default:
+        return CLU_ROLE_UNAVAILABLE;
+    }
+}
+
+static tk_err err_of_raft(int rv)
+{
+    switch (rv) {
+    case RAFT_NOTLEADER:
+        return TK_EPERM;
+    case RAFT_NOMEM:
+        return TK_ENOMEM;
+    default:
+        return TK_EAGAIN; /* leadership lost, shutting down: outcome unknown */
+    }
+}
+
+/* Counts kept per applied entry (loop thread), for /metrics. */
+static void node_on_apply(void *arg, const clu_applied *applied)
+{
+    clu_node *node = arg;
+    pthread_mutex_lock(&node->lock);
+    node->metrics.entries_applied_total++;
+    node->metrics.events_applied_total += applied->count;
+    clu_histogram_observe(&node->metrics.batch_events, (double)applied->count);
+    for (uint32_t i = 0; i < applied->count; i++) {
+        if (applied->outcomes[i].result == LED_REJECTED)
+            node->metrics.rejections_by_rule[applied->outcomes[i].rule]++;
+    }
+    pthread_mutex_unlock(&node->lock);
+}
+
+static void apply_done(struct raft_apply *req, int status, void *result)
+{
+    inflight *f = req->data;
+    clu_node *node = f->node;
+    const clu_applied *applied = result;
+    double seconds = (double)(now_ns() - f->start_ns) / 1e9;
+    pthread_mutex_lock(&node->lock);
+    if (status == 0)
+        clu_histogram_observe(&node->metrics.commit_latency_seconds, seconds);
+    else
+        node->metrics.proposals_failed_total++;
+    pthread_mutex_unlock(&node->lock);
+    for (uint32_t i = 0; i < f->part_count; i++) {
+        inflight_part *p = &f->parts[i];
+        if (status == 0 && applied != NULL && applied->count > 0)
+            p->fn(p->arg, TK_OK, applied->first_index + p->offset, &applied->outcomes[p->offset],
+                  p->count);
+        else
+            p->fn(p->arg, status == 0 ? TK_EAGAIN : err_of_raft(status), 0, NULL, 0);
+    }
+    free(f);
+}
+
+/* Hand one packed entry (node->entry_events[0..count-1], parts) to libraft. */
+static void submit_entry(clu_node *node, inflight *f, uint32_t count)
+{
+    size_t cap = CLU_ENTRY_BYTES(count);
+    struct raft_buffer buf = {.base = raft_malloc(cap)};
+    int rv = RAFT_NOMEM;
+    if (buf.base != NULL) {
+        TK_ASSERT(clu_entry_encode(node->entry_events, count, buf.base, cap, &buf.len) == TK_OK);
+        f->req.data = f;
+        f->start_ns = now_ns();
+        rv = raft_apply(&node->raft, &f->req, &buf, 1, apply_done);
+        if (rv != 0) raft_free(buf.base);
+    }
+    pthread_mutex_lock(&node->lock);
+    node->metrics.proposals_total++;
+    pthread_mutex_unlock(&node->lock);
+    if (rv != 0) apply_done(&f->req, rv, NULL);
+}
+
+/* Pack waiting proposals into entries of up to CLU_ENTRY_EVENTS_MAX events. */
+static void drain_proposals(clu_node *node, proposal *list)
+{
+    inflight *f = NULL;
+    uint32_t packed = 0;
+    while (list != NULL) {
+        proposal *p = list;
+        list = p->next;
+        if (f != NULL && packed + p->count > CLU_ENTRY_EVENTS_MAX) {
+            submit_entry(node, f, packed);
+            f = NULL;
+        }
+        if (f == NULL) {
+            f = calloc(1, sizeof(*f));
+            packed = 0;
+            if (f == NULL) {
+                p->fn(p->arg, TK_ENOMEM, 0, NULL, 0);
+                free(p->events);
+                free(p);
+                continue;
+            }
+            f->node = node;
+        }
+        memcpy(&node->entry_events[packed], p->events, p->count * sizeof(*p->events));
+        f->parts[f->part_count++] =
+            (inflight_part){.fn = p->fn, .arg = p->arg, .offset = packed, .count = p->count};
+        packed += p->count;
+        free(p->events);
+        free(p);
+    }
+    if (f != NULL) submit_entry(node, f, packed);
+}
+
+static void node_close_handles(clu_node *node);
+
+static void on_wake(uv_async_t *handle)
+{
+    clu_node *node = handle->data;
+    pthread_mutex_lock(&node->lock);
+    proposal *list = node->queue_head;
+    node->queue_head = node->queue_tail = NULL;
+    read_req *reads = node->reads;
+    node->reads = NULL;
+    bool stopping = node->stopping;
+    pthread_mutex_unlock(&node->lock);
+    if (list != NULL) {
+        if (stopping || raft_state(&node->raft) != RAFT_LEADER) {
+            tk_err err = stopping ? TK_EAGAIN : TK_EPERM;
+            while (list != NULL) {
+                proposal *p = list;
+                list = p->next;
+                p->fn(p->arg, err, 0, NULL, 0);
+                free(p->events);
+                free(p);
+            }
+        } else {
+            drain_proposals(node, list);
+        }
+    }
+    for (read_req *r = reads; r != NULL;) {
+        read_req *next = r->next; /* r lives on the reader's stack: read next first */
+        r->fn(r->arg, clu_fsm_state(node->fsm));
+        pthread_mutex_lock(&node->lock);
+        r->done = true;
+        pthread_cond_broadcast(&node->cond);
+        pthread_mutex_unlock(&node->lock);
+        r = next;
+    }
+    if (stopping) node_close_handles(node);
+}
+
+/* LeaderChanged, proposed by a new leader once its barrier has committed. */
+static void leader_changed_done(void *arg, tk_err err, uint64_t first_index,
+                                const led_outcome *outcomes, uint32_t count)
+{
+    clu_node *node = arg;
+    (void)outcomes;
+    (void)count;
+    if (err == TK_OK && raft_state(&node->raft) == RAFT_LEADER) {
+        pthread_mutex_lock(&node->lock);
+        node->leading_term = node->raft.current_term;
+        pthread_mutex_unlock(&node->lock);
+    }
+    TK_LOG(err == TK_OK ? TK_LOG_INFO : TK_LOG_WARN, "cluster", "LeaderChanged proposed",
+           TK_LOG_U64("node", node->opts.id), TK_LOG_ERR("err", err),
+           TK_LOG_U64("index", first_index));
+}
+
+static void barrier_done(struct raft_barrier *req, int status)
+{
+    clu_node *node = req->data;
+    uint64_t term = node->raft.current_term;
+    free(req);
+    if (status != 0 || raft_state(&node->raft) != RAFT_LEADER) return;
+    proposal *p = calloc(1, sizeof(*p));
+    led_event *ev = calloc(1, sizeof(*ev));
+    if (p == NULL || ev == NULL) {
+        free(p);
+        free(ev);
+        return;
+    }
+    ev->type = LED_EV_LEADER_CHANGED;
+    ev->version = 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ev->ts_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    ev->u.leader_changed.term = term;
+    snprintf(ev->u.leader_changed.node, sizeof(ev->u.leader_changed.node), "%s", node->opts.name);
+    *p = (proposal){.events = ev, .count = 1, .fn = leader_changed_done, .arg = node};
+    drain_proposals(node, p);
+}
+
+/* Refresh the status; on becoming leader, the barrier; the stall watchdog. */
+static void on_tick(uv_timer_t *timer)
+{
+    clu_node *node = timer->data;
+    struct raft *r = &node->raft;
+    clu_role role = role_of(raft_state(r));
+    if (role == CLU_ROLE_LEADER && node->last_role != CLU_ROLE_LEADER) {
+        struct raft_barrier *req = malloc(sizeof(*req));
+        if (req != NULL) {
+            req->data = node;
+            if (raft_barrier(r, req, barrier_done) != 0) free(req);
+        }
+    }
+    node->last_role = role;
+    clu_fsm_stats stats;
+    clu_fsm_stats_get(node->fsm, &stats);
+    if (!node->hashed || node->hashed_ledger_index != stats.ledger_index) {
+        led_state_hash(clu_fsm_state(node->fsm), node->state_hash);
+        node->hashed = true;
+        node->hashed_ledger_index = stats.ledger_index;
+    }
+    raft_id leader_id = 0;
+    const char *leader_address = NULL;
+    raft_leader(r, &leader_id, &leader_address);
+    led_account acct;
+    led_state_account(clu_fsm_state(node->fsm), &acct);
+
+    pthread_mutex_lock(&node->lock);
+    clu_status *st = &node->status;
+    st->role = role;
+    st->term = r->current_term;
+    st->commit_index = r->commit_index;
+    st->applied_index = raft_last_applied(r);
+    st->ledger_index = stats.ledger_index;
+    st->leader_id = leader_id;
+    st->leader_api[0] = '\0';
+    for (uint32_t i = 0; i < node->opts.peer_count; i++)
+        if (node->opts.peers[i].id == leader_id)
+            snprintf(st->leader_api, sizeof(st->leader_api), "%s", node->opts.peers[i].api);
+    memcpy(st->state_hash, node->state_hash, LED_HASH_BYTES);
+    st->kill_switch = acct.kill_switch;
+    st->leading = role == CLU_ROLE_LEADER && node->leading_term == r->current_term;
+    node->metrics.snapshots_total = stats.snapshots;
+    node->metrics.restores_total = stats.restores;
+    node->metrics.equity_e8 = acct.equity_e8;
+    pthread_mutex_unlock(&node->lock);
+
+    if (node->opts.stall_timeout_ms == 0) return;
+    uint64_t now = now_ns(), limit = (uint64_t)node->opts.stall_timeout_ms * 1000000u;
+    uint64_t applied = raft_last_applied(r);
+    if (applied != node->stall_applied || r->commit_index <= applied) {
+        node->stall_applied = applied;
+        node->stall_since_ns = now;
+    }
+    if (role != CLU_ROLE_UNAVAILABLE) node->unavailable_since_ns = now;
+    bool stalled = now - node->stall_since_ns > limit;
+    bool unavailable = now - node->unavailable_since_ns > limit;
+    if (stalled || unavailable) {
+        TK_LOG(TK_LOG_ERROR, "cluster", "stall watchdog: exiting so that the node restarts",
+               TK_LOG_BOOL("applied_stopped", stalled), TK_LOG_BOOL("unavailable", unavailable),
+               TK_LOG_U64("applied_index", applied), TK_LOG_U64("commit_index", r->commit_index));
+        abort();
+    }
+}
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    (void)handle;
+}
+
+static void on_raft_closed(struct raft *raft)
+{
+    clu_node *node = raft->data;
+    raft_uv_close(&node->io);
+    raft_uv_tcp_close(&node->transport);
+    if (!uv_is_closing((uv_handle_t *)&node->wake))
+        uv_close((uv_handle_t *)&node->wake, on_handle_closed);
+}
+
+/* Stop ticking, close libraft (its callback closes its io and the wake handle). */
+static void node_close_handles(clu_node *node)
+{
+    if (uv_is_closing((uv_handle_t *)&node->tick)) return;
+    uv_close((uv_handle_t *)&node->tick, on_handle_closed);
+    raft_close(&node->raft, on_raft_closed);
+}
+
+static int node_bootstrap_and_start(clu_node *node)
+{
+    const clu_node_opts *o = &node->opts;
+    const char *self = NULL;
+    for (uint32_t i = 0; i < o->peer_count; i++)
+        if (o->peers[i].id == o->id) self = o->peers[i].raft_address;
+    int rv = raft_uv_tcp_init(&node->transport, &node->loop);
+    if (rv != 0) return rv;
+    rv = raft_uv_init(&node->io, &node->loop, o->raft_dir, &node->transport);
+    if (rv != 0) {
+        snprintf(node->start_error, sizeof(node->start_error), "raft_uv_init: %s", node->io.errmsg);
+        raft_uv_tcp_close(&node->transport);
+        return rv;
+    }
+    raft_uv_set_auto_recovery(&node->io, false);
+    rv = raft_init(&node->raft, &node->io, clu_fsm_raft(node->fsm), o->id, self);
+    if (rv != 0) {
+        snprintf(node->start_error, sizeof(node->start_error), "raft_init: %s",
+                 raft_errmsg(&node->raft));
+        raft_uv_close(&node->io);
+        raft_uv_tcp_close(&node->transport);
+        return rv;
+    }
+    node->raft.data = node;
+    clu_fsm_attach(node->fsm, &node->raft);
+    raft_set_pre_vote(&node->raft, true);
+    raft_set_election_timeout(&node->raft, o->election_timeout_ms);
+    raft_set_heartbeat_timeout(&node->raft, o->heartbeat_timeout_ms);
+    raft_set_snapshot_threshold(&node->raft, o->snapshot_threshold);
+    raft_set_snapshot_trailing(&node->raft, o->snapshot_trailing);
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    for (uint32_t i = 0; i < o->peer_count && rv == 0; i++)
+        rv = raft_configuration_add(&conf, o->peers[i].id, o->peers[i].raft_address, RAFT_VOTER);
+    if (rv == 0) rv = raft_bootstrap(&node->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv == RAFT_CANTBOOTSTRAP) rv = 0; /* bootstrapped on an earlier start */
+    if (rv == 0) rv = raft_start(&node->raft);
+    if (rv != 0) {
+        snprintf(node->start_error, sizeof(node->start_error), "raft_start: %s",
+                 raft_errmsg(&node->raft));
+        raft_close(&node->raft, on_raft_closed);
+    }
+    return rv;
+}
+
+static void *node_thread(void *arg)
+{
+    clu_node *node = arg;
+    int rv = node_bootstrap_and_start(node);
+    if (rv == 0) {
+        uv_timer_start(&node->tick, on_tick, 0, 5);
+    } else {
+        uv_close((uv_handle_t *)&node->tick, on_handle_closed);
+        if (!uv_is_closing((uv_handle_t *)&node->wake))
+            uv_close((uv_handle_t *)&node->wake, on_handle_closed);
+    }
+    pthread_mutex_lock(&node->lock);
+    node->started = true;
+    node->start_rv = rv;
+    pthread_cond_broadcast(&node->cond);
+    pthread_mutex_unlock(&node->lock);
+    uv_run(&node->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static tk_err opts_check(const clu_node_opts *o, es_error *why)
+{
+    const char *bad = NULL;
+    bool self = false;
+    for (uint32_t i = 0; i < o->peer_count && i < CLU_NODES_MAX; i++) {
+        if (o->peers[i].id == o->id) self = true;
+        if (o->peers[i].id == 0) bad = "peers[].id (0)";
+        for (uint32_t j = 0; j < i; j++)
+            if (o->peers[j].id == o->peers[i].id) bad = "peers[].id (duplicate)";
+    }
+    if (o->peer_count < 1 || o->peer_count > CLU_NODES_MAX)
+        bad = "peer_count (1..5)";
+    else if (o->id == 0 || !self)
+        bad = "id (not among the peers)";
+    else if (o->raft_dir == NULL)
+        bad = "raft_dir";
+    else if (o->store == NULL)
+        bad = "store";
+    else if (o->heartbeat_timeout_ms == 0 || o->heartbeat_timeout_ms >= o->election_timeout_ms)
+        bad = "heartbeat_timeout_ms (1..election_timeout_ms-1)";
+    else if (o->snapshot_threshold == 0)
+        bad = "snapshot_threshold (>= 1)";
+    if (bad == NULL) return TK_OK;
+    snprintf(why->text, sizeof(why->text), "bad node option: %s", bad);
+    return TK_EINVAL;
+}
+
+static void node_free(clu_node *node)
+{
+    clu_fsm_close(node->fsm);
+    free(node->entry_events);
+    pthread_mutex_destroy(&node->lock);
+    pthread_cond_destroy(&node->cond);
+    free(node);
+}
+
+tk_err clu_node_start(const clu_node_opts *opts, clu_node **out, es_error *why)
+{
+    TK_ASSERT(opts != NULL && out != NULL && why != NULL);
+    tk_err err = opts_check(opts, why);
+    if (err != TK_OK) return err;
+    /* raft_uv writes to peers' sockets, which a peer that dies closes: a write then raises
+     * SIGPIPE, whose default ends the process. A node wants EPIPE instead. */
+    signal(SIGPIPE, SIG_IGN);
+    clu_node *node = calloc(1, sizeof(*node));
+    if (node == NULL) return TK_ENOMEM;
+    node->opts = *opts;
+    pthread_mutex_init(&node->lock, NULL);
+    pthread_cond_init(&node->cond, NULL);
+    node->entry_events = calloc(CLU_ENTRY_EVENTS_MAX, sizeof(*node->entry_events));
+    err = node->entry_events == NULL ? TK_ENOMEM : TK_OK;
+    if (err == TK_OK)
+        err = clu_fsm_open_store(opts->store, opts->checkpoint_every, &node->fsm, why);
+    if (err != TK_OK) {
+        node_free(node);
+        return err;
+    }
+    node->fsm->on_apply = node_on_apply;
+    node->fsm->on_apply_arg = node;
+    static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+    static const double latency_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
+                                            0.05,   0.1,   0.25,  0.5,   1,    2.5};
+    clu_histogram_init(&node->metrics.batch_events, batch_bounds, 9);
+    clu_histogram_init(&node->metrics.commit_latency_seconds, latency_bounds, 12);
+    node->status.node_id = opts->id;
+    node->unavailable_since_ns = node->stall_since_ns = now_ns();
+    if (uv_loop_init(&node->loop) != 0) {
+        node_free(node);
+        return TK_EIO;
+    }
+    uv_async_init(&node->loop, &node->wake, on_wake);
+    node->wake.data = node;
+    uv_timer_init(&node->loop, &node->tick);
+    node->tick.data = node;
+    if (pthread_create(&node->thread, NULL, node_thread, node) != 0) {
+        uv_close((uv_handle_t *)&node->wake, on_handle_closed);
+        uv_close((uv_handle_t *)&node->tick, on_handle_closed);
+        uv_run(&node->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&node->loop);
+        node_free(node);
+        return TK_ENOMEM;
+    }
+    pthread_mutex_lock(&node->lock);
+    while (!node->started)
+        pthread_cond_wait(&node->cond, &node->lock);
+    int rv = node->start_rv;
+    pthread_mutex_unlock(&node->lock);
+    if (rv != 0) {
+        pthread_join(node->thread, NULL);
+        uv_loop_close(&node->loop);
+        snprintf(why->text, sizeof(why->text), "%s", node->start_error);
+        node_free(node);
+        return TK_EIO;
+    }
+    *out = node;
+    return TK_OK;
+}
+
+void clu_node_stop(clu_node *node)
+{
+    if (node == NULL) return;
+    pthread_mutex_lock(&node->lock);
+    node->stopping = true;
+    pthread_mutex_unlock(&node->lock);
+    uv_async_send(&node->wake);
+    pthread_join(node->thread, NULL);
+    uv_loop_close(&node->loop);
+    for (proposal *p = node->queue_head; p != NULL;) { /* arrived after the last wake */
+        proposal *next = p->next;
+        p->fn(p->arg, TK_EAGAIN, 0, NULL, 0);
+        free(p->events);
+        free(p);
+        p = next;
+    }
+    node_free(node);
+}
+
+tk_err clu_node_propose(clu_node *node, const led_event *events, uint32_t count,
+                        clu_proposal_fn *fn, void *arg)
+{
+    TK_ASSERT(node != NULL && fn != NULL);
+    if (count < 1 || count > CLU_ENTRY_EVENTS_MAX || events == NULL) return TK_EINVAL;
+    for (uint32_t i = 0; i < count; i++)
+        if (led_event_check(&events[i], NULL) != TK_OK) return TK_EINVAL;
+    proposal *p = calloc(1, sizeof(*p));
+    led_event *copy = malloc(count * sizeof(*copy));
+    if (p == NULL || copy == NULL) {
+        free(p);
+        free(copy);
+        return TK_ENOMEM;
+    }
+    memcpy(copy, events, count * sizeof(*copy));
+    *p = (proposal){.events = copy, .count = count, .fn = fn, .arg = arg};
+    pthread_mutex_lock(&node->lock);
+    if (node->queue_tail != NULL)
+        node->queue_tail->next = p;
+    else
+        node->queue_head = p;
+    node->queue_tail = p;
+    pthread_mutex_unlock(&node->lock);
+    uv_async_send(&node->wake);
+    return TK_OK;
+}
+
+void clu_node_status(clu_node *node, clu_status *out)
+{
+    pthread_mutex_lock(&node->lock);
+    *out = node->status;
+    pthread_mutex_unlock(&node->lock);
+}
+
+void clu_node_metrics(clu_node *node, clu_metrics *out)
+{
+    pthread_mutex_lock(&node->lock);
+    *out = node->metrics;
+    out->status = node->status;
+    pthread_mutex_unlock(&node->lock);
+}
+
+void clu_node_read(clu_node *node, void (*fn)(void *arg, const led_state *state), void *arg)
+{
+    read_req r = {.fn = fn, .arg = arg};
+    pthread_mutex_lock(&node->lock);
+    r.next = node->reads;
+    node->reads = &r;
+    pthread_mutex_unlock(&node->lock);
+    uv_async_send(&node->wake);
+    pthread_mutex_lock(&node->lock);
+    while (!r.done)
+        pthread_cond_wait(&node->cond, &node->lock);
+    pthread_mutex_unlock(&node->lock);
 }

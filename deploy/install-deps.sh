@@ -16,7 +16,7 @@ packages=(
     libuv1-dev libnng-dev libraft-dev libmsgpack-dev librocksdb-dev libcurl4-openssl-dev
     libssl-dev libyaml-dev libjansson-dev
     # tests and CI (clang and its runtime for the libFuzzer targets)
-    libcmocka-dev python3 clang-format clang libclang-rt-14-dev
+    libcmocka-dev python3 clang-format clang libclang-rt-14-dev prometheus # promtool checks /metrics
     # RocksDB's ldb tool, used by the storage tamper tests to edit a store from outside
     rocksdb-tools
     # benchmark peers run by bench/actors/run (Erlang/OTP and CAF)

@@ -7,5 +7,6 @@ int main(void)
     failed += clu_test_journal();
     failed += clu_test_journal_actor();
     failed += clu_test_raft_fsm();
+    failed += clu_test_raft_node();
     return failed == 0 ? 0 : 1;
 }

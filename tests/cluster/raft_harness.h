@@ -13,6 +13,8 @@
 
 #define HARNESS_SERVERS_MAX 5u
 
+typedef struct harness harness;
+
 /* What one replica applied at one Raft index: the ledger index and chain hash after it. */
 typedef struct harness_record {
     uint64_t ledger_index;
@@ -27,16 +29,37 @@ typedef struct harness_replica {
     harness_record *records; /* by Raft index */
     uint64_t records_cap;
     uint64_t reapplied_differently; /* an index applied twice with different results */
+    /* Faults (harness_open_opts with faults): the fixture's own disk methods, which the
+     * harness wraps so that a server's disk requests complete in the order they were made. */
+    harness *owner; /* borrowed: the harness holding this replica */
+    int (*fixture_append)(struct raft_io *io, struct raft_io_append *req,
+                          const struct raft_entry entries[], unsigned n, raft_io_append_cb cb);
+    int (*fixture_snapshot_put)(struct raft_io *io, unsigned trailing,
+                                struct raft_io_snapshot_put *req,
+                                const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
+    int (*fixture_snapshot_get)(struct raft_io *io, struct raft_io_snapshot_get *req,
+                                raft_io_snapshot_get_cb cb);
+    raft_time disk_due_last;    /* completion time given to the last disk request, ms */
+    raft_time disk_stall_until; /* disk requests made before this complete at it, ms */
+    raft_time net_stall_until;  /* messages sent before this arrive at it, ms */
 } harness_replica;
 
-typedef struct harness {
-    struct raft_fixture fixture;
+struct harness {
+    struct raft_fixture fixture; /* first member: the step hook finds the harness from it */
     unsigned n;
     harness_replica replicas[HARNESS_SERVERS_MAX];
     led_gen *gen;
     uint64_t proposed;     /* entries handed to raft_apply */
     uint64_t apply_failed; /* raft_apply callbacks with a non-zero status */
-} harness;
+    /* Set by harness_open_opts with faults, counted by its step hook. */
+    bool faults;
+    bool barrier_on_election;  /* a new leader runs raft_barrier at once (as troika will) */
+    unsigned disk_latency_ms;  /* outside stalls; the fixture's default is 10 */
+    unsigned net_latency_ms;   /* outside stalls; the fixture's default is 15 */
+    uint64_t elections;        /* times a server became leader in a term higher than any before */
+    raft_term leader_term_max; /* highest term any server has led in */
+    uint64_t barriers;         /* barriers issued by barrier_on_election */
+};
 
 /* How a comparison came out. */
 typedef struct harness_verdict {
@@ -52,6 +75,28 @@ typedef struct harness_verdict {
 bool harness_open(harness *h, unsigned n, uint64_t seed, unsigned snapshot_threshold,
                   unsigned snapshot_trailing);
 
+/* How harness_open_opts builds the cluster; every field set by the caller. */
+typedef struct harness_opts {
+    unsigned servers; /* voters, 1..HARNESS_SERVERS_MAX */
+    uint64_t seed;    /* seeds the event generator */
+    unsigned snapshot_threshold;
+    unsigned snapshot_trailing;
+    unsigned election_timeout_ms;  /* raft_set_election_timeout (the fixture's default: 1000) */
+    unsigned heartbeat_timeout_ms; /* raft_set_heartbeat_timeout, also the fixture's tick
+                                      interval (the fixture's default: 100) */
+    /* Install the fault machinery: the step hook (counts elections, ends network stalls,
+     * runs barrier_on_election) and the ordered disk (each server's disk requests complete in
+     * the order made, as on a real disk, even across latency changes). Needed by
+     * harness_disk_stall and harness_net_stall. */
+    bool faults;
+    bool barrier_on_election; /* needs faults */
+} harness_opts;
+
+/* As harness_open, with every setting chosen. harness_open(h, n, seed, t, tr) is
+ * harness_open_opts with election 1000 ms, heartbeat 100 ms (the fixture's defaults) and no
+ * faults. Returns false (with a message on stderr) on error. */
+bool harness_open_opts(harness *h, const harness_opts *opts);
+
 /* Most events harness_propose puts in one entry. */
 #define HARNESS_ENTRY_EVENTS_MAX 16u
 
@@ -59,6 +104,27 @@ bool harness_open(harness *h, unsigned n, uint64_t seed, unsigned snapshot_thres
  * the leader's current state, on the leader. false when count is out of range, there is no
  * leader, or raft_apply refused it. */
 bool harness_propose(harness *h, uint32_t count);
+
+/* Stall server i's disk until fixture time until_ms: every disk request it makes before then
+ * completes at until_ms or later, in the order made. Needs opts.faults. */
+void harness_disk_stall(harness *h, unsigned i, raft_time until_ms);
+
+/* Stall what server i sends until fixture time until_ms: every message it sends before then
+ * arrives (if the link still delivers) at until_ms or later, in the order sent. Needs
+ * opts.faults. */
+void harness_net_stall(harness *h, unsigned i, raft_time until_ms);
+
+/* Propose one entry of count (1..HARNESS_ENTRY_EVENTS_MAX) events on server i, which must be
+ * alive and believe it leads (a stale leader cut off from the others included), each event
+ * generated against that server's state. false when it does not, count is out of range, or
+ * raft_apply refused the entry. */
+bool harness_propose_on(harness *h, unsigned i, uint32_t count);
+
+/* Where two replicas published different chain hashes for the same ledger index: over every
+ * pair and every Raft index each applied, the lowest ledger index at which their recorded
+ * (ledger index, chain hash) disagree. 0: none. This is what comparing the (index, hash)
+ * pairs that nodes publish finds, even after a snapshot install replaced a diverged state. */
+uint64_t harness_ledger_conflict(const harness *h);
 
 /* Revive every server, reconnect every pair, then step until a leader exists, run a barrier
  * on it and step until every replica has applied it (max_msecs of fixture time per step).

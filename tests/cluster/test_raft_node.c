@@ -1,0 +1,303 @@
+/* cluster/clu_raft.c: three Raft nodes in one process on loopback TCP (raft_uv), each with
+ * its own RocksDB store and Raft directory: election and LeaderChanged; 10,000 events
+ * replicated with many proposals in flight, equal state hashes; a follower refuses a proposal
+ * and names the leader; the leader stops, a new one takes writes, and the old one restarts
+ * from its directories and catches up, by snapshot install when it missed enough. */
+#define _XOPEN_SOURCE 700 /* nftw, mkdtemp */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h> /* after the four above, which it needs */
+#include <ftw.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clu.h"
+#include "cluster_tests.h"
+#include "tk_test.h"
+
+enum { NODES = 3 };
+
+typedef struct cluster {
+    char dir[64];
+    clu_node_opts opts[NODES];
+    char raft_dirs[NODES][128];
+    es_store *stores[NODES];
+    clu_node *nodes[NODES];
+    led_gen *gen;
+    led_state *scratch; /* what the proposer believes: every proposed event applied */
+    uint64_t scratch_index;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint64_t answered, ok, eperm, eagain, events_ok;
+    uint64_t committed_max; /* highest ledger index a proposal was answered with */
+} cluster;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static uint16_t free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void store_open(cluster *c, unsigned i)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s/node%u-store", c->dir, i + 1);
+    es_opts opts = {.path = path, .create_if_missing = true, .sync = false, .cluster_id = "t"};
+    es_error why = {{0}};
+    if (es_open(&opts, &c->stores[i], &why) != TK_OK) fail_msg("es_open: %s", why.text);
+    c->opts[i].store = c->stores[i];
+}
+
+static void node_start(cluster *c, unsigned i)
+{
+    es_error why = {{0}};
+    tk_err err = clu_node_start(&c->opts[i], &c->nodes[i], &why);
+    if (err != TK_OK) fail_msg("node %u: %s: %s", i + 1, tk_err_name(err), why.text);
+}
+
+static void node_stop(cluster *c, unsigned i)
+{
+    clu_node_stop(c->nodes[i]);
+    c->nodes[i] = NULL;
+    es_close(c->stores[i]);
+    c->stores[i] = NULL;
+}
+
+static void cluster_open(cluster *c, uint32_t snapshot_threshold)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->dir, sizeof(c->dir), "/tmp/troika-raft-XXXXXX");
+    assert_non_null(mkdtemp(c->dir));
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    assert_int_equal(led_gen_open(99, &c->gen), TK_OK);
+    assert_int_equal(led_state_open(&c->scratch), TK_OK);
+    clu_peer peers[NODES];
+    for (unsigned i = 0; i < NODES; i++) {
+        peers[i] = (clu_peer){.id = i + 1};
+        snprintf(peers[i].raft_address, sizeof(peers[i].raft_address), "127.0.0.1:%u",
+                 (unsigned)free_port());
+        snprintf(peers[i].api, sizeof(peers[i].api), "tcp://127.0.0.1:%u", 7000u + i);
+    }
+    for (unsigned i = 0; i < NODES; i++) {
+        snprintf(c->raft_dirs[i], sizeof(c->raft_dirs[i]), "%s/node%u-raft", c->dir, i + 1);
+        assert_int_equal(mkdir(c->raft_dirs[i], 0700), 0);
+        clu_node_opts *o = &c->opts[i];
+        *o = (clu_node_opts){.id = i + 1,
+                             .raft_dir = c->raft_dirs[i],
+                             .peer_count = NODES,
+                             .election_timeout_ms = 500,
+                             .heartbeat_timeout_ms = 50,
+                             .snapshot_threshold = snapshot_threshold,
+                             .snapshot_trailing = snapshot_threshold / 2,
+                             .checkpoint_every = 1000,
+                             .stall_timeout_ms = 0};
+        snprintf(o->name, sizeof(o->name), "node%u", i + 1);
+        memcpy(o->peers, peers, sizeof(peers));
+        store_open(c, i);
+    }
+    for (unsigned i = 0; i < NODES; i++)
+        node_start(c, i);
+}
+
+static void cluster_close(cluster *c)
+{
+    for (unsigned i = 0; i < NODES; i++)
+        if (c->nodes[i] != NULL) node_stop(c, i);
+    led_state_close(c->scratch);
+    led_gen_close(c->gen);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->cond);
+    assert_int_equal(nftw(c->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+/* The one live node that leads with its LeaderChanged committed, once every live node names
+ * the same leader; waits up to max_ms. Returns NODES if none. */
+static unsigned wait_leader(cluster *c, unsigned max_ms)
+{
+    for (unsigned waited = 0; waited <= max_ms; waited += 10) {
+        unsigned leader = NODES;
+        bool agreed = true;
+        uint64_t leader_id = 0;
+        for (unsigned i = 0; i < NODES; i++) {
+            if (c->nodes[i] == NULL) continue;
+            clu_status st;
+            clu_node_status(c->nodes[i], &st);
+            if (st.role == CLU_ROLE_LEADER && st.leading) leader = i;
+            if (leader_id == 0) leader_id = st.leader_id;
+            if (st.leader_id == 0 || st.leader_id != leader_id) agreed = false;
+        }
+        if (leader < NODES && agreed && leader_id == leader + 1) return leader;
+        sleep_ms(10);
+    }
+    return NODES;
+}
+
+static void answered(void *arg, tk_err err, uint64_t first_index, const led_outcome *outcomes,
+                     uint32_t count)
+{
+    cluster *c = arg;
+    (void)outcomes;
+    pthread_mutex_lock(&c->lock);
+    c->answered++;
+    if (err == TK_OK) {
+        c->ok++;
+        c->events_ok += count;
+        if (first_index + count - 1 > c->committed_max) c->committed_max = first_index + count - 1;
+    } else if (err == TK_EPERM) {
+        c->eperm++;
+    } else {
+        c->eagain++;
+    }
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Propose entries proposals of per events each to node i, without waiting between them; then
+ * wait for every answer. */
+static void propose_burst(cluster *c, unsigned i, unsigned proposals, uint32_t per)
+{
+    led_event events[64];
+    TK_ASSERT(per <= 64);
+    pthread_mutex_lock(&c->lock);
+    uint64_t want = c->answered + proposals;
+    pthread_mutex_unlock(&c->lock);
+    for (unsigned p = 0; p < proposals; p++) {
+        for (uint32_t e = 0; e < per; e++) {
+            led_gen_next(c->gen, c->scratch, ++c->scratch_index, &events[e]);
+            led_outcome outcome;
+            led_apply(c->scratch, c->scratch_index, &events[e], &outcome);
+        }
+        assert_int_equal(clu_node_propose(c->nodes[i], events, per, answered, c), TK_OK);
+    }
+    pthread_mutex_lock(&c->lock);
+    while (c->answered < want)
+        pthread_cond_wait(&c->cond, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Wait until every live node has applied, at the same ledger index, at least every event a
+ * proposal was answered for, with equal state hashes. */
+static void expect_converged(cluster *c, unsigned i, unsigned max_ms)
+{
+    clu_status want;
+    for (unsigned waited = 0;; waited += 10) {
+        clu_node_status(c->nodes[i], &want);
+        pthread_mutex_lock(&c->lock);
+        bool same = want.ledger_index >= c->committed_max;
+        pthread_mutex_unlock(&c->lock);
+        for (unsigned j = 0; j < NODES; j++) {
+            if (c->nodes[j] == NULL) continue;
+            clu_status st;
+            clu_node_status(c->nodes[j], &st);
+            if (st.ledger_index != want.ledger_index ||
+                memcmp(st.state_hash, want.state_hash, LED_HASH_BYTES) != 0)
+                same = false;
+        }
+        if (same) return;
+        if (waited > max_ms) fail_msg("replicas did not converge in %u ms", max_ms);
+        sleep_ms(10);
+    }
+}
+
+static void test_replicate_and_redirect(void **unused)
+{
+    (void)unused;
+    cluster c;
+    cluster_open(&c, 1024);
+    unsigned leader = wait_leader(&c, 5000);
+    assert_true(leader < NODES);
+    /* 10,000 events: 250 proposals of 40, all in flight together */
+    propose_burst(&c, leader, 250, 40);
+    assert_int_equal(c.ok, 250);
+    assert_int_equal(c.events_ok, 10000);
+    expect_converged(&c, leader, 5000);
+    clu_status st;
+    clu_node_status(c.nodes[leader], &st);
+    assert_true(st.ledger_index >= 10001); /* and the LeaderChanged */
+    /* many proposals waiting together were packed into fewer entries */
+    clu_metrics m;
+    clu_node_metrics(c.nodes[leader], &m);
+    assert_true(m.proposals_total < 250);
+    assert_int_equal(m.events_applied_total, st.ledger_index);
+    /* a follower refuses and names the leader */
+    unsigned follower = (leader + 1) % NODES;
+    propose_burst(&c, follower, 1, 1);
+    assert_int_equal(c.eperm, 1);
+    clu_node_status(c.nodes[follower], &st);
+    assert_int_equal(st.leader_id, leader + 1);
+    assert_string_equal(st.leader_api, c.opts[leader].peers[leader].api);
+    cluster_close(&c);
+}
+
+static void test_failover_and_catch_up(void **unused)
+{
+    (void)unused;
+    cluster c;
+    cluster_open(&c, 64); /* snapshots every 64 entries: a restarted node installs one */
+    unsigned old = wait_leader(&c, 5000);
+    assert_true(old < NODES);
+    propose_burst(&c, old, 50, 20);
+    expect_converged(&c, old, 5000);
+    node_stop(&c, old);
+    unsigned leader = wait_leader(&c, 3000);
+    assert_true(leader < NODES);
+    assert_int_not_equal(leader, old);
+    uint64_t ok_before = c.ok;
+    for (unsigned round = 0; round < 200; round++)
+        propose_burst(&c, leader, 4, 10);
+    assert_int_equal(c.ok - ok_before, 800);
+    store_open(&c, old);
+    node_start(&c, old);
+    expect_converged(&c, leader, 10000);
+    clu_metrics m, lm;
+    clu_node_metrics(c.nodes[old], &m);
+    clu_node_metrics(c.nodes[leader], &lm);
+    if (m.restores_total < 1) /* it must have come back by snapshot install */
+        fail_msg("no restore: old node applied %llu entries; leader: %llu snapshots, %llu entries, "
+                 "raft applied %llu",
+                 (unsigned long long)m.entries_applied_total,
+                 (unsigned long long)lm.snapshots_total,
+                 (unsigned long long)lm.entries_applied_total,
+                 (unsigned long long)lm.status.applied_index);
+    cluster_close(&c);
+}
+
+int clu_test_raft_node(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_replicate_and_redirect),
+        cmocka_unit_test(test_failover_and_catch_up),
+    };
+    return cmocka_run_group_tests_name("cluster/raft_node", tests, NULL, NULL);
+}
