@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clu.h"
 #include "es.h"
 
 /* Exit codes of every subcommand. */
@@ -29,6 +30,44 @@ int app_audit_main(int argc, char **argv);
 int app_replay_main(int argc, char **argv);
 int app_export_main(int argc, char **argv);
 int app_backtest_main(int argc, char **argv);
+int app_cluster_main(int argc, char **argv);
+int app_node_main(int argc, char **argv);   /* troika node --config F */
+int app_client_main(int argc, char **argv); /* status, orders, positions, balances,
+                                               kill-switch: argv[0] names which */
+
+/* ---- A node's configuration (app_node.c; the format is in docs/operations.md) ---- */
+
+typedef struct app_node_peer {
+    uint64_t id;
+    char raft[CLU_ADDRESS_BYTES];   /* "127.0.0.1:7101" */
+    char api[CLU_ADDRESS_BYTES];    /* "tcp://127.0.0.1:7201" */
+    char http[CLU_ADDRESS_BYTES];   /* "http://127.0.0.1:7301" */
+    char events[CLU_ADDRESS_BYTES]; /* "tcp://127.0.0.1:7401" */
+} app_node_peer;
+
+typedef struct app_node_config {
+    uint64_t id;
+    char name[LED_NAME_BYTES];
+    char data_dir[256]; /* the store at data_dir/store, Raft's log at data_dir/raft */
+    char token[128];
+    char cluster_id[32];
+    uint32_t election_timeout_ms, heartbeat_timeout_ms;
+    uint32_t snapshot_threshold, snapshot_trailing, stall_timeout_ms;
+    uint64_t checkpoint_every;
+    bool sync;
+    uint32_t peer_count;
+    app_node_peer peers[CLU_NODES_MAX];
+} app_node_config;
+
+/* Read a node configuration strictly (app_yaml.h) over the defaults, then check it: the id is
+ * one of the peers', peer ids are unique, the heartbeat is below the election timeout.
+ * Errors: TK_EINVAL (why: "FILE:LINE: key 'k' in 's': what", or "FILE: what"), TK_ENOENT /
+ * TK_EPERM (cannot open), TK_ENOMEM. */
+TK_MUST_USE tk_err app_node_config_load(const char *path, app_node_config *cfg, char *why,
+                                        size_t why_size);
+
+/* This node's own entry among cfg->peers (the config is checked: it is there). */
+const app_node_peer *app_node_self(const app_node_config *cfg);
 
 /* `troika gen-events` once its options are parsed: write count events of the generator seeded
  * with seed into the store at dir (created when missing) and print what was written, the state

@@ -21,6 +21,12 @@ static void usage(FILE *out)
                  "  replay --until INDEX|TIME     the state as of an index or a time\n"
                  "  export                        the event history as CSV or JSON lines\n"
                  "  backtest                      a strategy over candle files, with a report\n"
+                 "  cluster up|down|status        a local three-node cluster, in the background\n"
+                 "  node --config FILE            run one cluster node in the foreground\n"
+                 "  status|orders|positions|balances\n"
+                 "                                ask a node (--node URL, --json)\n"
+                 "  kill-switch on|off --reason TEXT\n"
+                 "                                set the kill switch through the leader\n"
                  "  version                       print the version\n"
                  "SPEC is a log level spec such as \"info\" or \"warn,demo=debug\".\n");
 }
@@ -92,6 +98,12 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "replay") == 0) return app_replay_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "export") == 0) return app_export_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "backtest") == 0) return app_backtest_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "cluster") == 0) return app_cluster_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "node") == 0) return app_node_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "orders") == 0 ||
+        strcmp(argv[1], "positions") == 0 || strcmp(argv[1], "balances") == 0 ||
+        strcmp(argv[1], "kill-switch") == 0)
+        return app_client_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0) {
         printf("troika %s\n", TK_VERSION);
         return 0;

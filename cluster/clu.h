@@ -373,4 +373,43 @@ void clu_node_metrics(clu_node *node, clu_metrics *out);
  * not be called from the loop thread. */
 void clu_node_read(clu_node *node, void (*fn)(void *arg, const led_state *state), void *arg);
 
+/* ---- The client API (clu_api.c): nng req/rep, msgpack payloads ------------------------------- */
+
+/* A request is a msgpack map {"token": str, "op": str, ...arguments}; a reply is a msgpack map
+ * {"ok": bool, "node_id": u64, "applied_index": u64 (the Raft index the answer reflects), ...}
+ * with, when ok is false, "error" (a code: "unauthorized", "bad_request", "not_leader",
+ * "unknown", "in_progress", "failed") and "detail" (text), and with "not_leader" the leader's
+ * "leader_api" ("" if unknown). docs/api.md lists every op and field:
+ *   reads (any node):  status, orders, positions, balances
+ *   writes (leader):   kill_switch {on, reason}, risk_limits {...}, strategy {name, enabled},
+ *                      order {symbol, side, kind, qty, price, reduce_only}, cancel {order_index}
+ * Every write carries "key", the client's idempotency key: the leader answers a repeated key
+ * with the first answer and "duplicate": true, and proposes nothing. */
+
+typedef struct clu_api clu_api;
+
+typedef struct clu_api_opts {
+    const char *url;   /* rep socket: "tcp://127.0.0.1:7201" */
+    const char *token; /* required on every request; compared in constant time */
+    clu_node *node;    /* borrowed: outlives the API */
+    uint32_t workers;  /* requests served at once, 1..64 */
+} clu_api_opts;
+
+/* Listen on opts->url and serve. Errors: TK_EINVAL (a bad url or option: why says which),
+ * TK_EEXIST (address in use), TK_EIO, TK_ENOMEM. */
+TK_MUST_USE tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why,
+                                 size_t why_size);
+
+/* Stop serving (requests in progress are answered or dropped) and release. NULL: no-op. */
+void clu_api_stop(clu_api *api);
+
+/* One request from a client: request_json is a JSON object text (the token is added); the reply
+ * comes back as JSON object text in *out_json (malloc'd; the caller frees it). The wire is
+ * msgpack both ways; timeout_ms bounds the whole exchange.
+ * Errors: TK_EINVAL (request_json is not a JSON object, or a bad url: why says so),
+ * TK_ETIMEDOUT (no answer in time), TK_EIO (cannot connect, or a reply that is not a msgpack
+ * map), TK_ENOMEM. */
+TK_MUST_USE tk_err clu_api_call(const char *url, const char *token, const char *request_json,
+                                uint32_t timeout_ms, char **out_json, char *why, size_t why_size);
+
 #endif /* TK_CLUSTER_CLU_H */

@@ -1,0 +1,658 @@
+/* The client API (clu.h, "The client API"): an nng rep socket served by worker threads, each
+ * with its own context, so that a write waiting for its commit holds up only its worker.
+ * Payloads are msgpack maps on the wire; inside, requests and replies are jansson values,
+ * converted at the edges. */
+#include <jansson.h>
+#include <msgpack.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clu.h"
+
+#define WORKERS_MAX   64u
+#define RECENT_KEYS   1024u /* idempotency keys remembered by a leader */
+#define KEY_BYTES_MAX 64u
+
+/* ---- msgpack <-> JSON ---------------------------------------------------------------------- */
+
+/* Nesting deeper than this is refused: input from outside never exhausts the stack. */
+#define DEPTH_MAX 16
+
+static void pack_json(msgpack_packer *pk, const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        msgpack_pack_map(pk, json_object_size(v));
+        const char *key;
+        json_t *item;
+        json_object_foreach((json_t *)v, key, item)
+        {
+            msgpack_pack_str_with_body(pk, key, strlen(key));
+            pack_json(pk, item);
+        }
+        break;
+    }
+    case JSON_ARRAY: {
+        msgpack_pack_array(pk, json_array_size(v));
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item) pack_json(pk, item);
+        break;
+    }
+    case JSON_STRING:
+        msgpack_pack_str_with_body(pk, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        msgpack_pack_int64(pk, (int64_t)json_integer_value(v));
+        break;
+    case JSON_REAL:
+        msgpack_pack_double(pk, json_real_value(v));
+        break;
+    case JSON_TRUE:
+        msgpack_pack_true(pk);
+        break;
+    case JSON_FALSE:
+        msgpack_pack_false(pk);
+        break;
+    case JSON_NULL:
+        msgpack_pack_nil(pk);
+        break;
+    }
+}
+
+/* A msgpack object as a new JSON value; NULL for what JSON cannot hold (a non-string map key,
+ * bin, ext, an integer beyond int64) or nesting beyond DEPTH_MAX. */
+static json_t *unpack_json(const msgpack_object *o, int depth)
+{
+    if (depth > DEPTH_MAX) return NULL;
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        return json_null();
+    case MSGPACK_OBJECT_BOOLEAN:
+        return json_boolean(o->via.boolean);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return o->via.u64 > (uint64_t)INT64_MAX ? NULL : json_integer((json_int_t)o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return json_integer((json_int_t)o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return json_real(o->via.f64);
+    case MSGPACK_OBJECT_STR:
+        return json_stringn(o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_ARRAY: {
+        json_t *a = json_array();
+        for (uint32_t i = 0; a != NULL && i < o->via.array.size; i++) {
+            json_t *item = unpack_json(&o->via.array.ptr[i], depth + 1);
+            if (item == NULL || json_array_append_new(a, item) != 0) {
+                json_decref(a);
+                a = NULL;
+            }
+        }
+        return a;
+    }
+    case MSGPACK_OBJECT_MAP: {
+        json_t *m = json_object();
+        for (uint32_t i = 0; m != NULL && i < o->via.map.size; i++) {
+            const msgpack_object_kv *kv = &o->via.map.ptr[i];
+            json_t *item = NULL;
+            if (kv->key.type == MSGPACK_OBJECT_STR) item = unpack_json(&kv->val, depth + 1);
+            if (item == NULL ||
+                json_object_setn_new(m, kv->key.via.str.ptr, kv->key.via.str.size, item) != 0) {
+                json_decref(m);
+                m = NULL;
+            }
+        }
+        return m;
+    }
+    case MSGPACK_OBJECT_BIN:
+    case MSGPACK_OBJECT_EXT:
+        return NULL;
+    }
+    return NULL;
+}
+
+/* v as a new nng message. NULL when out of memory. */
+static nng_msg *message_of(const json_t *v)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_json(&pk, v);
+    nng_msg *msg = NULL;
+    if (sb.data != NULL && nng_msg_alloc(&msg, 0) == 0 &&
+        nng_msg_append(msg, sb.data, sb.size) != 0) {
+        nng_msg_free(msg);
+        msg = NULL;
+    }
+    msgpack_sbuffer_destroy(&sb);
+    return msg;
+}
+
+/* The message's body as a JSON object, or NULL if it is not exactly one msgpack map. */
+static json_t *object_of(const void *body, size_t size)
+{
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    json_t *v = NULL;
+    if (msgpack_unpack_next(&u, body, size, &off) == MSGPACK_UNPACK_SUCCESS && off == size &&
+        u.data.type == MSGPACK_OBJECT_MAP)
+        v = unpack_json(&u.data, 0);
+    msgpack_unpacked_destroy(&u);
+    return v;
+}
+
+/* ---- The server ------------------------------------------------------------------------------ */
+
+typedef struct recent_key {
+    char key[KEY_BYTES_MAX];
+    json_t *reply; /* owned; NULL while the write is in flight */
+} recent_key;
+
+struct clu_api {
+    nng_socket sock;
+    clu_node *node;
+    uint8_t token_hash[LED_HASH_BYTES];
+    uint32_t workers;
+    pthread_t threads[WORKERS_MAX];
+    pthread_mutex_t lock; /* guards recent, waiters */
+    pthread_cond_t cond;
+    recent_key recent[RECENT_KEYS];
+    uint32_t recent_next;
+};
+
+/* A write waiting for its proposal's answer. */
+typedef struct pending_write {
+    clu_api *api;
+    bool done;
+    tk_err err;
+    uint64_t index;
+    led_outcome outcome;
+} pending_write;
+
+static json_t *fail(const char *code, const char *detail)
+{
+    return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", code, "detail", detail);
+}
+
+static void written(void *arg, tk_err err, uint64_t first_index, const led_outcome *outcomes,
+                    uint32_t count)
+{
+    pending_write *w = arg;
+    pthread_mutex_lock(&w->api->lock);
+    w->err = err;
+    w->index = first_index;
+    if (err == TK_OK && count > 0) w->outcome = outcomes[0];
+    w->done = true;
+    pthread_cond_broadcast(&w->api->cond);
+    pthread_mutex_unlock(&w->api->lock);
+}
+
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A money field given as a decimal string ("0.5"). */
+static bool money(const json_t *req, const char *field, int64_t *out, char *detail, size_t size)
+{
+    const json_t *v = json_object_get(req, field);
+    led_parse_error pe = {0, NULL};
+    if (!json_is_string(v) ||
+        led_parse(json_string_value(v), json_string_length(v), out, &pe) != TK_OK) {
+        snprintf(detail, size, "field '%s': a decimal string is required%s%s", field,
+                 pe.reason != NULL ? ": " : "", pe.reason != NULL ? pe.reason : "");
+        return false;
+    }
+    return true;
+}
+
+static bool text(const json_t *req, const char *field, char *out, size_t out_size, bool required,
+                 char *detail, size_t size)
+{
+    const json_t *v = json_object_get(req, field);
+    if (v == NULL && !required) return true;
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= out_size) {
+        snprintf(detail, size, "field '%s': a string of 1 to %zu bytes is required", field,
+                 out_size - 1);
+        return false;
+    }
+    snprintf(out, out_size, "%s", json_string_value(v));
+    return true;
+}
+
+static bool flag(const json_t *req, const char *field, bool *out, char *detail, size_t size)
+{
+    const json_t *v = json_object_get(req, field);
+    if (!json_is_boolean(v)) {
+        snprintf(detail, size, "field '%s': true or false is required", field);
+        return false;
+    }
+    *out = json_is_true(v);
+    return true;
+}
+
+/* The event a write op asks for, into ev; false with detail naming the field. */
+static bool event_of(const char *op, const json_t *req, led_event *ev, char *detail, size_t size)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->version = 1;
+    ev->ts_ns = wall_ns();
+    if (strcmp(op, "kill_switch") == 0) {
+        ev->type = LED_EV_KILL_SWITCH_SET;
+        struct led_ev_kill_switch_set *k = &ev->u.kill_switch_set;
+        return flag(req, "on", &k->on, detail, size) &&
+               text(req, "reason", k->reason, sizeof(k->reason), true, detail, size);
+    }
+    if (strcmp(op, "strategy") == 0) {
+        ev->type = LED_EV_STRATEGY_ENABLED;
+        struct led_ev_strategy_enabled *s = &ev->u.strategy_enabled;
+        return text(req, "name", s->strategy, sizeof(s->strategy), true, detail, size) &&
+               flag(req, "enabled", &s->enabled, detail, size);
+    }
+    if (strcmp(op, "risk_limits") == 0) {
+        ev->type = LED_EV_RISK_LIMITS_SET;
+        struct led_ev_risk_limits_set *r = &ev->u.risk_limits_set;
+        static const struct {
+            const char *name;
+            size_t offset;
+        } ints[] = {
+            {"max_position_equity_bps",
+             offsetof(struct led_ev_risk_limits_set, max_position_equity_bps)},
+            {"max_open_orders", offsetof(struct led_ev_risk_limits_set, max_open_orders)},
+            {"price_band_bps", offsetof(struct led_ev_risk_limits_set, price_band_bps)},
+            {"daily_loss_bps", offsetof(struct led_ev_risk_limits_set, daily_loss_bps)},
+            {"max_drawdown_bps", offsetof(struct led_ev_risk_limits_set, max_drawdown_bps)},
+        };
+        if (!money(req, "max_order_notional", &r->max_order_notional_e8, detail, size) ||
+            !money(req, "max_position_notional", &r->max_position_notional_e8, detail, size) ||
+            !money(req, "max_gross_exposure", &r->max_gross_exposure_e8, detail, size))
+            return false;
+        for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+            const json_t *v = json_object_get(req, ints[i].name);
+            if (!json_is_integer(v)) {
+                snprintf(detail, size, "field '%s': an integer is required", ints[i].name);
+                return false;
+            }
+            *(int64_t *)(void *)((unsigned char *)r + ints[i].offset) =
+                (int64_t)json_integer_value(v);
+        }
+        return true;
+    }
+    if (strcmp(op, "order") == 0) {
+        ev->type = LED_EV_ORDER_REQUESTED;
+        struct led_ev_order_requested *o = &ev->u.order_requested;
+        char side[8] = "", kind[8] = "";
+        snprintf(o->strategy, sizeof(o->strategy), "manual");
+        if (!text(req, "symbol", o->symbol, sizeof(o->symbol), true, detail, size) ||
+            !text(req, "side", side, sizeof(side), true, detail, size) ||
+            !text(req, "kind", kind, sizeof(kind), true, detail, size) ||
+            !money(req, "qty", &o->qty_e8, detail, size))
+            return false;
+        if (strcmp(side, "buy") != 0 && strcmp(side, "sell") != 0) {
+            snprintf(detail, size, "field 'side': buy or sell");
+            return false;
+        }
+        o->side = strcmp(side, "buy") == 0 ? LED_SIDE_BUY : LED_SIDE_SELL;
+        if (strcmp(kind, "market") == 0) {
+            o->kind = LED_ORDER_MARKET;
+        } else if (strcmp(kind, "limit") == 0 || strcmp(kind, "stop") == 0) {
+            o->kind = strcmp(kind, "limit") == 0 ? LED_ORDER_LIMIT : LED_ORDER_STOP;
+            if (!money(req, "price", &o->price_e8, detail, size)) return false;
+        } else {
+            snprintf(detail, size, "field 'kind': market, limit or stop");
+            return false;
+        }
+        const json_t *ro = json_object_get(req, "reduce_only");
+        o->reduce_only = json_is_true(ro);
+        return true;
+    }
+    if (strcmp(op, "cancel") == 0) {
+        ev->type = LED_EV_ORDER_CANCEL_REQUESTED;
+        const json_t *v = json_object_get(req, "order_index");
+        if (!json_is_integer(v) || json_integer_value(v) < 1) {
+            snprintf(detail, size, "field 'order_index': a ledger index >= 1 is required");
+            return false;
+        }
+        ev->u.order_cancel_requested.order_index = (uint64_t)json_integer_value(v);
+        return true;
+    }
+    snprintf(detail, size, "op '%s': unknown", op);
+    return false;
+}
+
+/* The remembered answer to key (a new reference), marking it in flight when unseen. *fresh
+ * tells the caller to propose. */
+static json_t *recall(clu_api *api, const char *key, bool *fresh)
+{
+    pthread_mutex_lock(&api->lock);
+    json_t *reply = NULL;
+    *fresh = true;
+    for (uint32_t i = 0; i < RECENT_KEYS && *fresh; i++) {
+        if (strcmp(api->recent[i].key, key) != 0) continue;
+        *fresh = false;
+        reply = api->recent[i].reply != NULL
+                    ? json_deep_copy(api->recent[i].reply)
+                    : fail("in_progress", "a write with this key is in flight: ask again");
+    }
+    if (*fresh) {
+        recent_key *slot = &api->recent[api->recent_next];
+        api->recent_next = (api->recent_next + 1) % RECENT_KEYS;
+        json_decref(slot->reply);
+        slot->reply = NULL;
+        snprintf(slot->key, sizeof(slot->key), "%s", key);
+    }
+    pthread_mutex_unlock(&api->lock);
+    return reply;
+}
+
+/* Remember key's answer (reply: committed) or forget the key (NULL: retry may propose). */
+static void remember(clu_api *api, const char *key, const json_t *reply)
+{
+    pthread_mutex_lock(&api->lock);
+    for (uint32_t i = 0; i < RECENT_KEYS; i++) {
+        if (strcmp(api->recent[i].key, key) != 0) continue;
+        if (reply != NULL) {
+            api->recent[i].reply = json_deep_copy(reply);
+            if (api->recent[i].reply != NULL)
+                json_object_set_new(api->recent[i].reply, "duplicate", json_true());
+        } else {
+            api->recent[i].key[0] = '\0';
+        }
+        break;
+    }
+    pthread_mutex_unlock(&api->lock);
+}
+
+static json_t *do_write(clu_api *api, const char *op, const json_t *req)
+{
+    clu_status st;
+    clu_node_status(api->node, &st);
+    if (st.role != CLU_ROLE_LEADER) {
+        json_t *r = fail("not_leader", "writes go to the leader");
+        json_object_set_new(r, "leader_api", json_string(st.leader_api));
+        return r;
+    }
+    char key[KEY_BYTES_MAX], detail[160];
+    led_event ev;
+    if (!text(req, "key", key, sizeof(key), true, detail, sizeof(detail)) ||
+        !event_of(op, req, &ev, detail, sizeof(detail)))
+        return fail("bad_request", detail);
+    led_event_error why = {0};
+    if (led_event_check(&ev, &why) != TK_OK) {
+        snprintf(detail, sizeof(detail), "field '%s': %s", why.field, why.reason);
+        return fail("bad_request", detail);
+    }
+    bool fresh = false;
+    json_t *reply = recall(api, key, &fresh);
+    if (!fresh) return reply;
+    pending_write w = {.api = api};
+    tk_err err = clu_node_propose(api->node, &ev, 1, written, &w);
+    if (err == TK_OK) {
+        pthread_mutex_lock(&api->lock);
+        while (!w.done)
+            pthread_cond_wait(&api->cond, &api->lock);
+        pthread_mutex_unlock(&api->lock);
+        err = w.err;
+    }
+    if (err == TK_OK) {
+        reply = json_pack("{s:b, s:I, s:s}", "ok", 1, "index", (json_int_t)w.index, "result",
+                          led_result_name(w.outcome.result));
+        if (w.outcome.result == LED_REJECTED) {
+            json_object_set_new(reply, "rule", json_string(led_rule_id(w.outcome.rule)));
+            json_object_set_new(reply, "rule_detail", json_string(w.outcome.detail));
+        }
+        remember(api, key, reply);
+        return reply;
+    }
+    remember(api, key, NULL);
+    if (err == TK_EPERM) {
+        clu_node_status(api->node, &st);
+        reply = fail("not_leader", "leadership moved before the write was proposed");
+        json_object_set_new(reply, "leader_api", json_string(st.leader_api));
+        return reply;
+    }
+    return fail(err == TK_EAGAIN ? "unknown" : "failed",
+                err == TK_EAGAIN ? "leadership was lost: the write may or may not have committed; "
+                                   "retry with the same key"
+                                 : tk_err_str(err));
+}
+
+static json_t *money_json(int64_t v_e8)
+{
+    char buf[LED_DECIMAL_BYTES_MAX];
+    led_format(v_e8, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+typedef struct read_ctx {
+    const char *op;
+    json_t *items;
+} read_ctx;
+
+/* On the node's loop thread: the open orders, positions or balances as a JSON array. */
+static void read_state(void *arg, const led_state *state)
+{
+    read_ctx *rc = arg;
+    rc->items = json_array();
+    led_account acct;
+    led_state_account(state, &acct);
+    if (strcmp(rc->op, "orders") == 0) {
+        led_order o;
+        for (uint64_t after = 0; led_state_order_next(state, after, &o) == TK_OK; after = o.index)
+            json_array_append_new(
+                rc->items,
+                json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b}", "index",
+                          (json_int_t)o.index, "symbol", o.symbol, "strategy", o.strategy, "side",
+                          o.side == LED_SIDE_BUY ? "buy" : "sell", "state",
+                          led_order_state_name(o.state), "qty", money_json(o.qty_e8), "price",
+                          money_json(o.price_e8), "filled", money_json(o.filled_qty_e8),
+                          "reduce_only", o.reduce_only));
+    } else if (strcmp(rc->op, "positions") == 0) {
+        for (uint32_t i = 0; i < acct.instrument_count; i++) {
+            led_instrument in;
+            led_state_instrument_at(state, i, &in);
+            json_array_append_new(rc->items,
+                                  json_pack("{s:s, s:o, s:o, s:o, s:o}", "symbol", in.symbol, "qty",
+                                            money_json(in.position_e8), "avg_entry",
+                                            money_json(in.avg_entry_e8), "realized_pnl",
+                                            money_json(in.realized_pnl_e8), "mark",
+                                            money_json(in.mark_e8)));
+        }
+    } else {
+        for (uint32_t i = 0; i < acct.asset_count; i++) {
+            led_balance b;
+            led_state_balance_at(state, i, &b);
+            json_array_append_new(rc->items, json_pack("{s:s, s:o, s:o, s:o}", "asset", b.asset,
+                                                       "total", money_json(b.total_e8), "reserved",
+                                                       money_json(b.reserved_e8), "fees",
+                                                       money_json(b.fees_e8)));
+        }
+    }
+}
+
+static json_t *do_status(const clu_status *st)
+{
+    char hash[2 * LED_HASH_BYTES + 1];
+    for (unsigned i = 0; i < LED_HASH_BYTES; i++)
+        snprintf(hash + 2 * i, 3, "%02x", st->state_hash[i]);
+    return json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:b, s:b, s:b}", "ok", 1, "role",
+                     clu_role_name(st->role), "term", (json_int_t)st->term, "commit_index",
+                     (json_int_t)st->commit_index, "ledger_index", (json_int_t)st->ledger_index,
+                     "leader_id", (json_int_t)st->leader_id, "leader_api", st->leader_api,
+                     "state_hash", hash, "kill_switch", st->kill_switch, "leading", st->leading,
+                     "diverged", st->diverged);
+}
+
+static bool token_ok(const clu_api *api, const json_t *req)
+{
+    const json_t *t = json_object_get(req, "token");
+    if (!json_is_string(t)) return false;
+    uint8_t h[LED_HASH_BYTES];
+    led_sha256((const uint8_t *)json_string_value(t), json_string_length(t), h);
+    return CRYPTO_memcmp(h, api->token_hash, LED_HASH_BYTES) == 0;
+}
+
+/* Answer one request (a JSON object, or NULL if it was not a msgpack map). */
+static json_t *handle(clu_api *api, const json_t *req)
+{
+    if (req == NULL) return fail("bad_request", "the request is not a msgpack map");
+    if (!token_ok(api, req)) return fail("unauthorized", "a valid token is required");
+    const char *op = json_string_value(json_object_get(req, "op"));
+    if (op == NULL) return fail("bad_request", "field 'op': a string is required");
+    if (strcmp(op, "status") == 0) {
+        clu_status st;
+        clu_node_status(api->node, &st);
+        return do_status(&st);
+    }
+    if (strcmp(op, "orders") == 0 || strcmp(op, "positions") == 0 || strcmp(op, "balances") == 0) {
+        read_ctx rc = {.op = op};
+        clu_node_read(api->node, read_state, &rc);
+        return rc.items == NULL ? fail("failed", "out of memory")
+                                : json_pack("{s:b, s:o}", "ok", 1, op, rc.items);
+    }
+    return do_write(api, op, req);
+}
+
+static void *worker(void *arg)
+{
+    clu_api *api = arg;
+    nng_ctx ctx;
+    nng_aio *aio = NULL;
+    if (nng_ctx_open(&ctx, api->sock) != 0 || nng_aio_alloc(&aio, NULL, NULL) != 0) return NULL;
+    for (;;) {
+        nng_ctx_recv(ctx, aio);
+        nng_aio_wait(aio);
+        if (nng_aio_result(aio) != 0) break; /* closed */
+        nng_msg *msg = nng_aio_get_msg(aio);
+        json_t *req = object_of(nng_msg_body(msg), nng_msg_len(msg));
+        nng_msg_free(msg);
+        json_t *reply = handle(api, req);
+        json_decref(req);
+        if (reply == NULL) reply = fail("failed", "out of memory");
+        clu_status st;
+        clu_node_status(api->node, &st);
+        json_object_set_new(reply, "node_id", json_integer((json_int_t)st.node_id));
+        json_object_set_new(reply, "applied_index", json_integer((json_int_t)st.applied_index));
+        nng_msg *out = message_of(reply);
+        json_decref(reply);
+        if (out == NULL) continue;
+        nng_aio_set_msg(aio, out);
+        nng_ctx_send(ctx, aio);
+        nng_aio_wait(aio);
+        if (nng_aio_result(aio) != 0) nng_msg_free(out);
+    }
+    nng_aio_free(aio);
+    nng_ctx_close(ctx);
+    return NULL;
+}
+
+tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t why_size)
+{
+    TK_ASSERT(opts != NULL && out != NULL && why != NULL);
+    if (opts->url == NULL || opts->token == NULL || opts->token[0] == '\0' || opts->node == NULL ||
+        opts->workers < 1 || opts->workers > WORKERS_MAX) {
+        snprintf(why, why_size, "api: url, token, node and 1..%u workers are required",
+                 WORKERS_MAX);
+        return TK_EINVAL;
+    }
+    clu_api *api = calloc(1, sizeof(*api));
+    if (api == NULL) return TK_ENOMEM;
+    api->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
+    api->node = opts->node;
+    api->workers = opts->workers;
+    led_sha256((const uint8_t *)opts->token, strlen(opts->token), api->token_hash);
+    pthread_mutex_init(&api->lock, NULL);
+    pthread_cond_init(&api->cond, NULL);
+    int rv = nng_rep0_open(&api->sock);
+    if (rv == 0) rv = nng_listen(api->sock, opts->url, NULL, 0);
+    if (rv != 0) {
+        snprintf(why, why_size, "api: cannot listen on %s: %s", opts->url, nng_strerror(rv));
+        if (nng_socket_id(api->sock) > 0) nng_close(api->sock);
+        pthread_mutex_destroy(&api->lock);
+        pthread_cond_destroy(&api->cond);
+        free(api);
+        return rv == NNG_EADDRINUSE                                            ? TK_EEXIST
+               : rv == NNG_EADDRINVAL || rv == NNG_EINVAL || rv == NNG_ENOTSUP ? TK_EINVAL
+                                                                               : TK_EIO;
+    }
+    uint32_t started = 0;
+    for (; started < api->workers; started++)
+        if (pthread_create(&api->threads[started], NULL, worker, api) != 0) break;
+    api->workers = started;
+    if (started == 0) {
+        clu_api_stop(api);
+        return TK_ENOMEM;
+    }
+    *out = api;
+    return TK_OK;
+}
+
+void clu_api_stop(clu_api *api)
+{
+    if (api == NULL) return;
+    nng_close(api->sock); /* every worker's receive fails: they end */
+    for (uint32_t i = 0; i < api->workers; i++)
+        pthread_join(api->threads[i], NULL);
+    for (uint32_t i = 0; i < RECENT_KEYS; i++)
+        json_decref(api->recent[i].reply);
+    pthread_mutex_destroy(&api->lock);
+    pthread_cond_destroy(&api->cond);
+    free(api);
+}
+
+/* ---- The client ------------------------------------------------------------------------------ */
+
+tk_err clu_api_call(const char *url, const char *token, const char *request_json,
+                    uint32_t timeout_ms, char **out_json, char *why, size_t why_size)
+{
+    TK_ASSERT(url != NULL && token != NULL && request_json != NULL && out_json != NULL);
+    json_error_t jerr;
+    json_t *req = json_loads(request_json, 0, &jerr);
+    if (!json_is_object(req)) {
+        snprintf(why, why_size, "the request is not a JSON object: %s", jerr.text);
+        json_decref(req);
+        return TK_EINVAL;
+    }
+    json_object_set_new(req, "token", json_string(token));
+    nng_msg *msg = message_of(req);
+    json_decref(req);
+    if (msg == NULL) return TK_ENOMEM;
+    nng_socket sock = NNG_SOCKET_INITIALIZER;
+    int rv = nng_req0_open(&sock);
+    if (rv == 0) {
+        nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, (nng_duration)timeout_ms);
+        nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, (nng_duration)timeout_ms);
+        rv = nng_dial(sock, url, NULL, 0);
+    }
+    if (rv == 0) rv = nng_sendmsg(sock, msg, 0);
+    if (rv != 0) nng_msg_free(msg);
+    nng_msg *reply = NULL;
+    if (rv == 0) rv = nng_recvmsg(sock, &reply, 0);
+    if (nng_socket_id(sock) > 0) nng_close(sock);
+    if (rv != 0) {
+        snprintf(why, why_size, "%s: %s", url, nng_strerror(rv));
+        return rv == NNG_ETIMEDOUT                        ? TK_ETIMEDOUT
+               : rv == NNG_EADDRINVAL || rv == NNG_EINVAL ? TK_EINVAL
+                                                          : TK_EIO;
+    }
+    json_t *obj = object_of(nng_msg_body(reply), nng_msg_len(reply));
+    nng_msg_free(reply);
+    if (obj == NULL) {
+        snprintf(why, why_size, "%s: the reply is not a msgpack map", url);
+        return TK_EIO;
+    }
+    *out_json = json_dumps(obj, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(obj);
+    return *out_json == NULL ? TK_ENOMEM : TK_OK;
+}
