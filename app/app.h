@@ -51,8 +51,11 @@ typedef struct app_node_config {
     char data_dir[256]; /* the store at data_dir/store, Raft's log at data_dir/raft */
     char token[128];
     char cluster_id[32];
+    uint64_t hash_every;        /* divergence check: a state hash point every this many events */
+    uint32_t check_interval_ms; /* and a comparison with every peer this often (0: off) */
     uint32_t election_timeout_ms, heartbeat_timeout_ms;
-    uint32_t snapshot_threshold, snapshot_trailing, stall_timeout_ms;
+    uint32_t snapshot_threshold, snapshot_trailing, install_snapshot_timeout_ms;
+    uint32_t stall_timeout_ms;
     uint64_t checkpoint_every;
     bool sync;
     uint32_t peer_count;

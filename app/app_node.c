@@ -35,10 +35,14 @@ static const app_key node_keys[] = {
     STR("node", "data_dir", data_dir, true),
     STR("node", "token", token, true),
     STR("cluster", "id", cluster_id, true),
+    NUM("cluster", "hash_every", APP_KEY_U64, hash_every, 1, 100000000),
+    NUM("cluster", "check_interval_ms", APP_KEY_U32, check_interval_ms, 0, 3600000),
     NUM("raft", "election_timeout_ms", APP_KEY_U32, election_timeout_ms, 50, 60000),
     NUM("raft", "heartbeat_timeout_ms", APP_KEY_U32, heartbeat_timeout_ms, 10, 30000),
     NUM("raft", "snapshot_threshold", APP_KEY_U32, snapshot_threshold, 1, 100000000),
     NUM("raft", "snapshot_trailing", APP_KEY_U32, snapshot_trailing, 0, 100000000),
+    NUM("raft", "install_snapshot_timeout_ms", APP_KEY_U32, install_snapshot_timeout_ms, 100,
+        600000),
     NUM("raft", "stall_timeout_ms", APP_KEY_U32, stall_timeout_ms, 0, 3600000),
     NUM("storage", "checkpoint_every", APP_KEY_U64, checkpoint_every, 0, INT64_MAX),
     NUM("storage", "sync", APP_KEY_BOOL, sync, 0, 0),
@@ -72,10 +76,13 @@ static const app_schema node_schema = {.sections = node_sections,
 tk_err app_node_config_load(const char *path, app_node_config *cfg, char *why, size_t why_size)
 {
     TK_ASSERT(path != NULL && cfg != NULL && why != NULL);
-    *cfg = (app_node_config){.election_timeout_ms = 1000,
+    *cfg = (app_node_config){.hash_every = 1000,
+                             .check_interval_ms = 1000,
+                             .election_timeout_ms = 1000,
                              .heartbeat_timeout_ms = 100,
                              .snapshot_threshold = 8192,
                              .snapshot_trailing = 2048,
+                             .install_snapshot_timeout_ms = 2000,
                              .stall_timeout_ms = 10000,
                              .checkpoint_every = 100000,
                              .sync = false};
@@ -160,8 +167,10 @@ static int node_run(const app_node_config *cfg)
                         .heartbeat_timeout_ms = cfg->heartbeat_timeout_ms,
                         .snapshot_threshold = cfg->snapshot_threshold,
                         .snapshot_trailing = cfg->snapshot_trailing,
+                        .install_snapshot_timeout_ms = cfg->install_snapshot_timeout_ms,
                         .checkpoint_every = cfg->checkpoint_every,
-                        .stall_timeout_ms = cfg->stall_timeout_ms};
+                        .stall_timeout_ms = cfg->stall_timeout_ms,
+                        .hash_every = cfg->hash_every};
     snprintf(no.name, sizeof(no.name), "%s", cfg->name);
     for (uint32_t i = 0; i < cfg->peer_count; i++) {
         no.peers[i].id = cfg->peers[i].id;
@@ -182,7 +191,14 @@ static int node_run(const app_node_config *cfg)
     char text[256] = "";
     err = clu_http_start(self->http, &source, &http);
     if (err != TK_OK) snprintf(text, sizeof(text), "http on %s: %s", self->http, tk_err_str(err));
-    clu_api_opts ao = {.url = self->api, .token = cfg->token, .node = node, .workers = 8};
+    clu_api_opts ao = {.url = self->api,
+                       .token = cfg->token,
+                       .node = node,
+                       .workers = 8,
+                       .check_interval_ms = cfg->check_interval_ms};
+    for (uint32_t i = 0; i < cfg->peer_count; i++)
+        if (cfg->peers[i].id != cfg->id)
+            snprintf(ao.peer_apis[ao.peer_count++], CLU_ADDRESS_BYTES, "%s", cfg->peers[i].api);
     if (err == TK_OK) err = clu_api_start(&ao, &api, text, sizeof(text));
     int rc = APP_EXIT_OK;
     if (err != TK_OK) {

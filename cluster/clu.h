@@ -324,11 +324,18 @@ typedef struct clu_node_opts {
     uint32_t heartbeat_timeout_ms; /* < election_timeout_ms */
     uint32_t snapshot_threshold;   /* entries between snapshots */
     uint32_t snapshot_trailing;    /* entries kept behind a snapshot */
-    uint64_t checkpoint_every;     /* events between state checkpoints in the store */
+    /* How long a leader waits for a follower to acknowledge a snapshot before sending it again
+     * (libraft's default is 30 s: one snapshot lost while the follower was reconnecting then
+     * leaves it behind for 30 s). */
+    uint32_t install_snapshot_timeout_ms;
+    uint64_t checkpoint_every; /* events between state checkpoints in the store */
     /* Stall watchdog: abort when the applied index has not moved for this long while the
      * commit index is ahead of it (libraft 0.15 can wedge after one log write error), or when
      * the node has been unavailable for this long. 0: off. */
     uint32_t stall_timeout_ms;
+    /* Divergence check: the node keeps its state hash at every ledger index that is a multiple
+     * of this (clu_node_hash_points); 0: none. */
+    uint64_t hash_every;
 } clu_node_opts;
 
 typedef struct clu_node clu_node;
@@ -368,6 +375,27 @@ void clu_node_status(clu_node *node, clu_status *out);
 /* Everything /metrics reports. Thread-safe. */
 void clu_node_metrics(clu_node *node, clu_metrics *out);
 
+/* A replica's state hash at a ledger index, as the divergence check compares them. */
+typedef struct clu_hash_point {
+    uint64_t ledger_index;
+    uint8_t state_hash[LED_HASH_BYTES];
+} clu_hash_point;
+
+#define CLU_HASH_POINTS 64u /* points a node keeps */
+
+/* The node's latest hash points (at most max, at most CLU_HASH_POINTS), oldest first, into out;
+ * returns how many. Thread-safe. */
+uint32_t clu_node_hash_points(clu_node *node, clu_hash_point *out, uint32_t max);
+
+/* Mark the node diverged: status.diverged turns true (and /healthz answers 503) for the rest of
+ * the process's life. Thread-safe. */
+void clu_node_set_diverged(clu_node *node);
+
+/* The lowest ledger index at which a and b both have a point with different state hashes; 0
+ * when they agree wherever both have one. */
+uint64_t clu_hash_points_diverge(const clu_hash_point *a, uint32_t a_count, const clu_hash_point *b,
+                                 uint32_t b_count);
+
 /* Run fn(arg, state) on the loop thread, between applies, and wait for it: a consistent read of
  * the ledger as this node has applied it (stamped by status.applied_index). Thread-safe; must
  * not be called from the loop thread. */
@@ -380,7 +408,7 @@ void clu_node_read(clu_node *node, void (*fn)(void *arg, const led_state *state)
  * with, when ok is false, "error" (a code: "unauthorized", "bad_request", "not_leader",
  * "unknown", "in_progress", "failed") and "detail" (text), and with "not_leader" the leader's
  * "leader_api" ("" if unknown). docs/api.md lists every op and field:
- *   reads (any node):  status, orders, positions, balances
+ *   reads (any node):  status, orders, positions, balances, hashes
  *   writes (leader):   kill_switch {on, reason}, risk_limits {...}, strategy {name, enabled},
  *                      order {symbol, side, kind, qty, price, reduce_only}, cancel {order_index}
  * Every write carries "key", the client's idempotency key: the leader answers a repeated key
@@ -393,6 +421,13 @@ typedef struct clu_api_opts {
     const char *token; /* required on every request; compared in constant time */
     clu_node *node;    /* borrowed: outlives the API */
     uint32_t workers;  /* requests served at once, 1..64 */
+    /* The divergence check: every check_interval_ms (0: never), ask each peer for its state
+     * hash points (op "hashes") and compare them with this node's. A mismatch at the same
+     * ledger index is logged as an error, marks the node diverged (clu_node_set_diverged) and
+     * sets the kill switch through the leader, which halts trading. */
+    char peer_apis[CLU_NODES_MAX][CLU_ADDRESS_BYTES]; /* the other nodes' API urls */
+    uint32_t peer_count;
+    uint32_t check_interval_ms;
 } clu_api_opts;
 
 /* Listen on opts->url and serve. Errors: TK_EINVAL (a bad url or option: why says which),

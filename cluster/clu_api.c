@@ -160,6 +160,11 @@ typedef struct recent_key {
 struct clu_api {
     nng_socket sock;
     clu_node *node;
+    char token[128];
+    char peers[CLU_NODES_MAX][CLU_ADDRESS_BYTES];
+    uint32_t peer_count, check_interval_ms;
+    pthread_t checker;
+    bool checking, stopping; /* the checker runs; stop asked (guarded by lock) */
     uint8_t token_hash[LED_HASH_BYTES];
     uint32_t workers;
     pthread_t threads[WORKERS_MAX];
@@ -494,6 +499,26 @@ static json_t *do_status(const clu_status *st)
                      "diverged", st->diverged);
 }
 
+static void hex(const uint8_t *bytes, size_t size, char *out)
+{
+    for (size_t i = 0; i < size; i++)
+        snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+}
+
+static json_t *do_hashes(clu_api *api)
+{
+    clu_hash_point points[CLU_HASH_POINTS];
+    uint32_t n = clu_node_hash_points(api->node, points, CLU_HASH_POINTS);
+    json_t *list = json_array();
+    for (uint32_t i = 0; i < n; i++) {
+        char h[2 * LED_HASH_BYTES + 1];
+        hex(points[i].state_hash, LED_HASH_BYTES, h);
+        json_array_append_new(
+            list, json_pack("{s:I, s:s}", "index", (json_int_t)points[i].ledger_index, "hash", h));
+    }
+    return json_pack("{s:b, s:o}", "ok", 1, "points", list);
+}
+
 static bool token_ok(const clu_api *api, const json_t *req)
 {
     const json_t *t = json_object_get(req, "token");
@@ -515,6 +540,7 @@ static json_t *handle(clu_api *api, const json_t *req)
         clu_node_status(api->node, &st);
         return do_status(&st);
     }
+    if (strcmp(op, "hashes") == 0) return do_hashes(api);
     if (strcmp(op, "orders") == 0 || strcmp(op, "positions") == 0 || strcmp(op, "balances") == 0) {
         read_ctx rc = {.op = op};
         clu_node_read(api->node, read_state, &rc);
@@ -557,12 +583,116 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* ---- The divergence check ---------------------------------------------------------------- */
+
+/* A peer's hash points from its "hashes" answer; how many, or 0 if it did not answer. */
+static uint32_t peer_points(clu_api *api, const char *url, clu_hash_point *out)
+{
+    char *reply = NULL, why[256];
+    if (clu_api_call(url, api->token, "{\"op\": \"hashes\"}", 1000, &reply, why, sizeof(why)) !=
+        TK_OK)
+        return 0;
+    json_t *r = json_loads(reply, 0, NULL);
+    free(reply);
+    uint32_t n = 0;
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(r, "points"), i, p)
+    {
+        const char *h = json_string_value(json_object_get(p, "hash"));
+        json_int_t index = json_integer_value(json_object_get(p, "index"));
+        if (n == CLU_HASH_POINTS || h == NULL || strlen(h) != 2 * LED_HASH_BYTES || index < 1)
+            break;
+        out[n].ledger_index = (uint64_t)index;
+        bool ok = true;
+        for (unsigned b = 0; b < LED_HASH_BYTES && ok; b++)
+            ok = sscanf(h + 2 * b, "%2hhx", &out[n].state_hash[b]) == 1;
+        if (ok) n++;
+    }
+    json_decref(r);
+    return n;
+}
+
+static json_t *do_write(clu_api *api, const char *op, const json_t *req);
+
+/* Set the kill switch through the leader: this node's own write path when it leads, else the
+ * leader its status names, over the API. */
+static void halt_trading(clu_api *api, uint64_t index, const char *peer)
+{
+    clu_status st;
+    clu_node_status(api->node, &st);
+    if (st.kill_switch) return;
+    char key[KEY_BYTES_MAX], reason[LED_TEXT_BYTES];
+    snprintf(key, sizeof(key), "divergence-%llu-%llu", (unsigned long long)st.node_id,
+             (unsigned long long)index);
+    snprintf(reason, sizeof(reason), "replicas diverged at ledger index %llu (node %llu, %s)",
+             (unsigned long long)index, (unsigned long long)st.node_id, peer);
+    json_t *req = json_pack("{s:s, s:b, s:s, s:s}", "op", "kill_switch", "on", 1, "key", key,
+                            "reason", reason);
+    json_t *reply = NULL;
+    char *text = NULL, why[256] = "";
+    if (st.role == CLU_ROLE_LEADER) {
+        reply = do_write(api, "kill_switch", req);
+    } else if (st.leader_api[0] != '\0' && (text = json_dumps(req, JSON_COMPACT)) != NULL) {
+        char *answer = NULL;
+        if (clu_api_call(st.leader_api, api->token, text, 5000, &answer, why, sizeof(why)) == TK_OK)
+            reply = json_loads(answer, 0, NULL);
+        free(answer);
+    }
+    free(text);
+    json_decref(req);
+    char *shown = reply != NULL ? json_dumps(reply, JSON_COMPACT) : NULL;
+    TK_LOG(TK_LOG_ERROR, "cluster", "kill switch requested after a divergence",
+           TK_LOG_STR("leader", st.role == CLU_ROLE_LEADER ? "(this node)" : st.leader_api),
+           TK_LOG_STR("reply", shown != NULL ? shown : (why[0] != '\0' ? why : "no leader")));
+    free(shown);
+    json_decref(reply);
+}
+
+static void *checker(void *arg)
+{
+    clu_api *api = arg;
+    uint64_t diverged_at = 0;
+    char diverged_peer[CLU_ADDRESS_BYTES] = "";
+    pthread_mutex_lock(&api->lock);
+    while (!api->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)api->check_interval_ms * 1000000u;
+        until.tv_sec += (time_t)(ns / 1000000000u);
+        until.tv_nsec = (long)(ns % 1000000000u);
+        pthread_cond_timedwait(&api->cond, &api->lock, &until);
+        if (api->stopping) break;
+        pthread_mutex_unlock(&api->lock);
+        clu_hash_point mine[CLU_HASH_POINTS], theirs[CLU_HASH_POINTS];
+        uint32_t n = clu_node_hash_points(api->node, mine, CLU_HASH_POINTS);
+        for (uint32_t i = 0; i < api->peer_count && diverged_at == 0; i++) {
+            uint32_t m = peer_points(api, api->peers[i], theirs);
+            uint64_t at = clu_hash_points_diverge(mine, n, theirs, m);
+            if (at == 0) continue;
+            diverged_at = at;
+            snprintf(diverged_peer, sizeof(diverged_peer), "%s", api->peers[i]);
+            TK_LOG(TK_LOG_ERROR, "cluster",
+                   "DIVERGENCE: a replica has a different state at the same ledger index; "
+                   "halting trading",
+                   TK_LOG_U64("ledger_index", at), TK_LOG_STR("peer", diverged_peer));
+            clu_node_set_diverged(api->node);
+        }
+        if (diverged_at != 0) halt_trading(api, diverged_at, diverged_peer);
+        pthread_mutex_lock(&api->lock);
+    }
+    pthread_mutex_unlock(&api->lock);
+    return NULL;
+}
+
 tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t why_size)
 {
     TK_ASSERT(opts != NULL && out != NULL && why != NULL);
-    if (opts->url == NULL || opts->token == NULL || opts->token[0] == '\0' || opts->node == NULL ||
+    if (opts->url == NULL || opts->token == NULL || opts->token[0] == '\0' ||
+        strlen(opts->token) >= sizeof(((clu_api *)0)->token) || opts->node == NULL ||
         opts->workers < 1 || opts->workers > WORKERS_MAX) {
-        snprintf(why, why_size, "api: url, token, node and 1..%u workers are required",
+        snprintf(why, why_size,
+                 "api: url, token (1..127 bytes), node and 1..%u workers are required",
                  WORKERS_MAX);
         return TK_EINVAL;
     }
@@ -571,6 +701,10 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
     api->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
     api->node = opts->node;
     api->workers = opts->workers;
+    snprintf(api->token, sizeof(api->token), "%s", opts->token);
+    api->peer_count = opts->peer_count < CLU_NODES_MAX ? opts->peer_count : CLU_NODES_MAX;
+    memcpy(api->peers, opts->peer_apis, sizeof(api->peers));
+    api->check_interval_ms = opts->check_interval_ms;
     led_sha256((const uint8_t *)opts->token, strlen(opts->token), api->token_hash);
     pthread_mutex_init(&api->lock, NULL);
     pthread_cond_init(&api->cond, NULL);
@@ -590,7 +724,9 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
     for (; started < api->workers; started++)
         if (pthread_create(&api->threads[started], NULL, worker, api) != 0) break;
     api->workers = started;
-    if (started == 0) {
+    if (started > 0 && api->check_interval_ms > 0 && api->peer_count > 0)
+        api->checking = pthread_create(&api->checker, NULL, checker, api) == 0;
+    if (started == 0 || (api->check_interval_ms > 0 && api->peer_count > 0 && !api->checking)) {
         clu_api_stop(api);
         return TK_ENOMEM;
     }
@@ -601,6 +737,11 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
 void clu_api_stop(clu_api *api)
 {
     if (api == NULL) return;
+    pthread_mutex_lock(&api->lock);
+    api->stopping = true;
+    pthread_cond_broadcast(&api->cond);
+    pthread_mutex_unlock(&api->lock);
+    if (api->checking) pthread_join(api->checker, NULL);
     nng_close(api->sock); /* every worker's receive fails: they end */
     for (uint32_t i = 0; i < api->workers; i++)
         pthread_join(api->threads[i], NULL);

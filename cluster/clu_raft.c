@@ -110,6 +110,10 @@ struct clu_fsm {
     clu_applied applied;
     /* the node's hook, called after each entry is folded and stored (NULL: none) */
     void (*on_apply)(void *arg, const clu_applied *applied);
+    /* the node's hook, called with the state hash at every ledger index that is a multiple of
+     * hash_every (0: never) */
+    uint64_t hash_every;
+    void (*on_hash_point)(void *arg, const clu_hash_point *point);
     void *on_apply_arg;
 };
 
@@ -182,6 +186,11 @@ static int fsm_apply(struct raft_fsm *raft_fsm, const struct raft_buffer *buf, v
         }
         fsm->stats.ledger_index = index;
         at += 2 + size;
+        if (fsm->hash_every > 0 && index % fsm->hash_every == 0 && fsm->on_hash_point != NULL) {
+            clu_hash_point point = {.ledger_index = index};
+            led_state_hash(fsm->state, point.state_hash);
+            fsm->on_hash_point(fsm->on_apply_arg, &point);
+        }
     }
     fsm->applied.count = count;
     if (fsm->store != NULL) fsm_store_entry(fsm, count);
@@ -468,7 +477,9 @@ struct clu_node {
     read_req *reads;
     clu_status status;
     clu_metrics metrics;
-    uint64_t leading_term; /* the term whose LeaderChanged this node committed */
+    uint64_t leading_term;                  /* the term whose LeaderChanged this node committed */
+    clu_hash_point points[CLU_HASH_POINTS]; /* ring: the latest state hash points */
+    uint32_t point_count, point_next;
 
     /* loop thread only */
     clu_role last_role;
@@ -525,6 +536,17 @@ static void node_on_apply(void *arg, const clu_applied *applied)
         if (applied->outcomes[i].result == LED_REJECTED)
             node->metrics.rejections_by_rule[applied->outcomes[i].rule]++;
     }
+    pthread_mutex_unlock(&node->lock);
+}
+
+/* Keep a state hash point for the divergence check (loop thread). */
+static void node_on_hash_point(void *arg, const clu_hash_point *point)
+{
+    clu_node *node = arg;
+    pthread_mutex_lock(&node->lock);
+    node->points[node->point_next] = *point;
+    node->point_next = (node->point_next + 1) % CLU_HASH_POINTS;
+    if (node->point_count < CLU_HASH_POINTS) node->point_count++;
     pthread_mutex_unlock(&node->lock);
 }
 
@@ -799,6 +821,7 @@ static int node_bootstrap_and_start(clu_node *node)
     raft_set_heartbeat_timeout(&node->raft, o->heartbeat_timeout_ms);
     raft_set_snapshot_threshold(&node->raft, o->snapshot_threshold);
     raft_set_snapshot_trailing(&node->raft, o->snapshot_trailing);
+    raft_set_install_snapshot_timeout(&node->raft, o->install_snapshot_timeout_ms);
     struct raft_configuration conf;
     raft_configuration_init(&conf);
     for (uint32_t i = 0; i < o->peer_count && rv == 0; i++)
@@ -893,6 +916,8 @@ tk_err clu_node_start(const clu_node_opts *opts, clu_node **out, es_error *why)
         return err;
     }
     node->fsm->on_apply = node_on_apply;
+    node->fsm->on_hash_point = node_on_hash_point;
+    node->fsm->hash_every = opts->hash_every;
     node->fsm->on_apply_arg = node;
     static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
     static const double latency_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
@@ -1006,4 +1031,36 @@ void clu_node_read(clu_node *node, void (*fn)(void *arg, const led_state *state)
     while (!r.done)
         pthread_cond_wait(&node->cond, &node->lock);
     pthread_mutex_unlock(&node->lock);
+}
+
+uint32_t clu_node_hash_points(clu_node *node, clu_hash_point *out, uint32_t max)
+{
+    pthread_mutex_lock(&node->lock);
+    uint32_t n = node->point_count < max ? node->point_count : max;
+    for (uint32_t i = 0; i < n; i++) { /* oldest of the newest n first */
+        uint32_t at = (node->point_next + CLU_HASH_POINTS - n + i) % CLU_HASH_POINTS;
+        out[i] = node->points[at];
+    }
+    pthread_mutex_unlock(&node->lock);
+    return n;
+}
+
+void clu_node_set_diverged(clu_node *node)
+{
+    pthread_mutex_lock(&node->lock);
+    node->status.diverged = true;
+    pthread_mutex_unlock(&node->lock);
+}
+
+uint64_t clu_hash_points_diverge(const clu_hash_point *a, uint32_t a_count, const clu_hash_point *b,
+                                 uint32_t b_count)
+{
+    uint64_t first = 0;
+    for (uint32_t i = 0; i < a_count; i++)
+        for (uint32_t j = 0; j < b_count; j++)
+            if (a[i].ledger_index == b[j].ledger_index &&
+                memcmp(a[i].state_hash, b[j].state_hash, LED_HASH_BYTES) != 0 &&
+                (first == 0 || a[i].ledger_index < first))
+                first = a[i].ledger_index;
+    return first;
 }

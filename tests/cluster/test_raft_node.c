@@ -120,6 +120,7 @@ static void cluster_open(cluster *c, uint32_t snapshot_threshold)
                              .heartbeat_timeout_ms = 50,
                              .snapshot_threshold = snapshot_threshold,
                              .snapshot_trailing = snapshot_threshold / 2,
+                             .install_snapshot_timeout_ms = 1000,
                              .checkpoint_every = 1000,
                              .stall_timeout_ms = 0};
         snprintf(o->name, sizeof(o->name), "node%u", i + 1);
@@ -225,7 +226,24 @@ static void expect_converged(cluster *c, unsigned i, unsigned max_ms)
                 same = false;
         }
         if (same) return;
-        if (waited > max_ms) fail_msg("replicas did not converge in %u ms", max_ms);
+        if (waited > max_ms) {
+            char seen[512] = "";
+            size_t at = 0;
+            for (unsigned j = 0; j < NODES && at < sizeof(seen); j++) {
+                if (c->nodes[j] == NULL) continue;
+                clu_status st;
+                clu_node_status(c->nodes[j], &st);
+                int n = snprintf(seen + at, sizeof(seen) - at,
+                                 " [node %u: %s term %llu commit %llu applied %llu ledger %llu]",
+                                 j + 1, clu_role_name(st.role), (unsigned long long)st.term,
+                                 (unsigned long long)st.commit_index,
+                                 (unsigned long long)st.applied_index,
+                                 (unsigned long long)st.ledger_index);
+                if (n > 0) at += (size_t)n;
+            }
+            fail_msg("replicas did not converge in %u ms (want ledger >= %llu):%s", max_ms,
+                     (unsigned long long)c->committed_max, seen);
+        }
         sleep_ms(10);
     }
 }
@@ -293,11 +311,173 @@ static void test_failover_and_catch_up(void **unused)
     cluster_close(&c);
 }
 
+/* Two single-node clusters, each watching the other through its API as a peer: the
+ * divergence check compares their hash points. */
+typedef struct pair {
+    cluster a, b; /* only nodes[0] of each is used */
+    clu_api *api[2];
+    char url[2][CLU_ADDRESS_BYTES];
+} pair;
+
+static void single_open(cluster *c, const char *name)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->dir, sizeof(c->dir), "/tmp/troika-div-XXXXXX");
+    assert_non_null(mkdtemp(c->dir));
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    assert_int_equal(led_gen_open(1, &c->gen), TK_OK);
+    assert_int_equal(led_state_open(&c->scratch), TK_OK);
+    snprintf(c->raft_dirs[0], sizeof(c->raft_dirs[0]), "%s/raft", c->dir);
+    assert_int_equal(mkdir(c->raft_dirs[0], 0700), 0);
+    clu_node_opts *o = &c->opts[0];
+    *o = (clu_node_opts){.id = 1,
+                         .raft_dir = c->raft_dirs[0],
+                         .peer_count = 1,
+                         .election_timeout_ms = 200,
+                         .heartbeat_timeout_ms = 20,
+                         .snapshot_threshold = 1024,
+                         .snapshot_trailing = 512,
+                         .install_snapshot_timeout_ms = 1000,
+                         .checkpoint_every = 1000,
+                         .hash_every = 10};
+    snprintf(o->name, sizeof(o->name), "%s", name);
+    o->peers[0] = (clu_peer){.id = 1};
+    snprintf(o->peers[0].raft_address, sizeof(o->peers[0].raft_address), "127.0.0.1:%u",
+             (unsigned)free_port());
+    store_open(c, 0);
+    node_start(c, 0);
+}
+
+static void pair_open(pair *p)
+{
+    single_open(&p->a, "a");
+    single_open(&p->b, "b");
+    for (unsigned i = 0; i < 2; i++)
+        snprintf(p->url[i], sizeof(p->url[i]), "tcp://127.0.0.1:%u", (unsigned)free_port());
+    for (unsigned i = 0; i < 2; i++) {
+        clu_api_opts ao = {.url = p->url[i],
+                           .token = "t",
+                           .node = (i == 0 ? &p->a : &p->b)->nodes[0],
+                           .workers = 2,
+                           .peer_count = 1,
+                           .check_interval_ms = 50};
+        snprintf(ao.peer_apis[0], sizeof(ao.peer_apis[0]), "%s", p->url[1 - i]);
+        char why[256];
+        if (clu_api_start(&ao, &p->api[i], why, sizeof(why)) != TK_OK) fail_msg("%s", why);
+    }
+    assert_true(wait_leader(&p->a, 5000) == 0 && wait_leader(&p->b, 5000) == 0);
+}
+
+static void pair_close(pair *p)
+{
+    clu_api_stop(p->api[0]);
+    clu_api_stop(p->api[1]);
+    cluster_close(&p->a);
+    cluster_close(&p->b);
+}
+
+/* The same 20 StrategyEnabled events (fixed times) into c's node, as one proposal. */
+static void propose_same(cluster *c, const char *strategy)
+{
+    led_event events[20];
+    for (unsigned i = 0; i < 20; i++) {
+        events[i] = (led_event){.type = LED_EV_STRATEGY_ENABLED,
+                                .version = 1,
+                                .ts_ns = 1700000000000000000 + (int64_t)i};
+        snprintf(events[i].u.strategy_enabled.strategy, LED_NAME_BYTES, "%s", strategy);
+        events[i].u.strategy_enabled.enabled = i % 2 == 0;
+    }
+    pthread_mutex_lock(&c->lock);
+    uint64_t want = c->answered + 1;
+    pthread_mutex_unlock(&c->lock);
+    assert_int_equal(clu_node_propose(c->nodes[0], events, 20, answered, c), TK_OK);
+    pthread_mutex_lock(&c->lock);
+    while (c->answered < want)
+        pthread_cond_wait(&c->cond, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+    assert_int_equal(c->ok, 1);
+}
+
+/* Replicas that folded the same events agree: no divergence, no kill switch. Each cluster's
+ * LeaderChanged (same term, different node names) sits at index 1, so they differ from the
+ * start, unless the node names match: both are named "same" here. */
+static void test_equal_replicas_agree(void **unused)
+{
+    (void)unused;
+    pair p;
+    single_open(&p.a, "same");
+    single_open(&p.b, "same");
+    for (unsigned i = 0; i < 2; i++)
+        snprintf(p.url[i], sizeof(p.url[i]), "tcp://127.0.0.1:%u", (unsigned)free_port());
+    for (unsigned i = 0; i < 2; i++) {
+        clu_api_opts ao = {.url = p.url[i],
+                           .token = "t",
+                           .node = (i == 0 ? &p.a : &p.b)->nodes[0],
+                           .workers = 2,
+                           .peer_count = 1,
+                           .check_interval_ms = 50};
+        snprintf(ao.peer_apis[0], sizeof(ao.peer_apis[0]), "%s", p.url[1 - i]);
+        char why[256];
+        if (clu_api_start(&ao, &p.api[i], why, sizeof(why)) != TK_OK) fail_msg("%s", why);
+    }
+    assert_true(wait_leader(&p.a, 5000) == 0 && wait_leader(&p.b, 5000) == 0);
+    propose_same(&p.a, "s");
+    propose_same(&p.b, "s");
+    clu_hash_point pa[CLU_HASH_POINTS], pb[CLU_HASH_POINTS];
+    uint32_t na = 0, nb = 0;
+    for (unsigned waited = 0; waited < 2000 && (na < 2 || nb < 2); waited += 10) {
+        sleep_ms(10);
+        na = clu_node_hash_points(p.a.nodes[0], pa, CLU_HASH_POINTS);
+        nb = clu_node_hash_points(p.b.nodes[0], pb, CLU_HASH_POINTS);
+    }
+    assert_int_equal(na, 2); /* ledger indices 10 and 20 */
+    assert_int_equal(pa[0].ledger_index, 10);
+    sleep_ms(300); /* several checks */
+    clu_status sa, sb;
+    clu_node_status(p.a.nodes[0], &sa);
+    clu_node_status(p.b.nodes[0], &sb);
+    assert_false(sa.diverged);
+    assert_false(sb.diverged);
+    assert_false(sa.kill_switch);
+    assert_int_equal(clu_hash_points_diverge(pa, na, pb, nb), 0);
+    pair_close(&p);
+}
+
+/* Replicas that folded different events at the same indices: each check finds it, marks its
+ * node diverged and sets the kill switch through its leader. */
+static void test_divergence_halts_trading(void **unused)
+{
+    (void)unused;
+    pair p;
+    pair_open(&p);
+    propose_same(&p.a, "s");
+    propose_same(&p.b, "s");
+    clu_status sa = {0}, sb = {0};
+    for (unsigned waited = 0; waited < 5000; waited += 10) {
+        clu_node_status(p.a.nodes[0], &sa);
+        clu_node_status(p.b.nodes[0], &sb);
+        if (sa.diverged && sb.diverged && sa.kill_switch && sb.kill_switch) break;
+        sleep_ms(10);
+    }
+    assert_true(sa.diverged);
+    assert_true(sb.diverged);
+    assert_true(sa.kill_switch); /* KillSwitchSet committed through each one's leader */
+    assert_true(sb.kill_switch);
+    clu_hash_point pa[CLU_HASH_POINTS], pb[CLU_HASH_POINTS];
+    uint32_t na = clu_node_hash_points(p.a.nodes[0], pa, CLU_HASH_POINTS);
+    uint32_t nb = clu_node_hash_points(p.b.nodes[0], pb, CLU_HASH_POINTS);
+    assert_int_equal(clu_hash_points_diverge(pa, na, pb, nb), 10); /* the first shared point */
+    pair_close(&p);
+}
+
 int clu_test_raft_node(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replicate_and_redirect),
         cmocka_unit_test(test_failover_and_catch_up),
+        cmocka_unit_test(test_equal_replicas_agree),
+        cmocka_unit_test(test_divergence_halts_trading),
     };
     return cmocka_run_group_tests_name("cluster/raft_node", tests, NULL, NULL);
 }
