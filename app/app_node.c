@@ -195,7 +195,8 @@ static int node_run(const app_node_config *cfg)
                        .token = cfg->token,
                        .node = node,
                        .workers = 8,
-                       .check_interval_ms = cfg->check_interval_ms};
+                       .check_interval_ms = cfg->check_interval_ms,
+                       .events_url = self->events};
     for (uint32_t i = 0; i < cfg->peer_count; i++)
         if (cfg->peers[i].id != cfg->id)
             snprintf(ao.peer_apis[ao.peer_count++], CLU_ADDRESS_BYTES, "%s", cfg->peers[i].api);

@@ -372,7 +372,10 @@ TK_MUST_USE tk_err clu_node_propose(clu_node *node, const led_event *events, uin
 /* The node's status, refreshed on its loop thread every few milliseconds. Thread-safe. */
 void clu_node_status(clu_node *node, clu_status *out);
 
-/* Everything /metrics reports. Thread-safe. */
+/* Everything /metrics reports: the node's counters, and the ledger's open orders by state,
+ * equity and realized PnL read on the loop thread (clu_node_read). Thread-safe; not from the
+ * loop thread. actor_restarts_total and mailbox_depth_max stay 0: no actors run in the node
+ * yet. */
 void clu_node_metrics(clu_node *node, clu_metrics *out);
 
 /* A replica's state hash at a ledger index, as the divergence check compares them. */
@@ -401,6 +404,16 @@ uint64_t clu_hash_points_diverge(const clu_hash_point *a, uint32_t a_count, cons
  * not be called from the loop thread. */
 void clu_node_read(clu_node *node, void (*fn)(void *arg, const led_state *state), void *arg);
 
+/* Called on the loop thread for each committed event, in index order, once its entry is stored:
+ * its ledger index, its bytes (led_event_encode, as they travelled) and its outcome, all
+ * borrowed for the call. It must not block: it runs between applies. */
+typedef void clu_committed_fn(void *arg, uint64_t index, const uint8_t *event, size_t size,
+                              const led_outcome *outcome);
+
+/* Set the one committed-event listener (NULL: none). Returns once the loop thread uses it: after
+ * that the previous listener is never called again. Thread-safe; not from the loop thread. */
+void clu_node_on_committed(clu_node *node, clu_committed_fn *fn, void *arg);
+
 /* ---- The client API (clu_api.c): nng req/rep, msgpack payloads ------------------------------- */
 
 /* A request is a msgpack map {"token": str, "op": str, ...arguments}; a reply is a msgpack map
@@ -409,6 +422,7 @@ void clu_node_read(clu_node *node, void (*fn)(void *arg, const led_state *state)
  * "unknown", "in_progress", "failed") and "detail" (text), and with "not_leader" the leader's
  * "leader_api" ("" if unknown). docs/api.md lists every op and field:
  *   reads (any node):  status, orders, positions, balances, hashes
+ *   events (pub):      every committed event, on clu_api_opts.events_url
  *   writes (leader):   kill_switch {on, reason}, risk_limits {...}, strategy {name, enabled},
  *                      order {symbol, side, kind, qty, price, reduce_only}, cancel {order_index}
  * Every write carries "key", the client's idempotency key: the leader answers a repeated key
@@ -428,6 +442,12 @@ typedef struct clu_api_opts {
     char peer_apis[CLU_NODES_MAX][CLU_ADDRESS_BYTES]; /* the other nodes' API urls */
     uint32_t peer_count;
     uint32_t check_interval_ms;
+    /* The event stream: a pub socket at this url ("tcp://127.0.0.1:7401"; NULL: none) on which
+     * every committed event is published as a msgpack map {"index": u64, "result": str,
+     * "rule": str, "event": <the event's map as led_event_encode wrote it>}. Subscribers see
+     * events from when they connect; pub/sub drops what a slow subscriber cannot take, so a
+     * client that must miss nothing reads the log (troika export) from its last index. */
+    const char *events_url;
 } clu_api_opts;
 
 /* Listen on opts->url and serve. Errors: TK_EINVAL (a bad url or option: why says which),

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <msgpack.h>
 #include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <openssl/crypto.h>
@@ -16,9 +17,10 @@
 
 #include "clu.h"
 
-#define WORKERS_MAX   64u
-#define RECENT_KEYS   1024u /* idempotency keys remembered by a leader */
-#define KEY_BYTES_MAX 64u
+#define WORKERS_MAX       64u
+#define RECENT_KEYS       1024u /* idempotency keys remembered by a leader */
+#define KEY_BYTES_MAX     64u
+#define EVENT_QUEUE_DEPTH 8192 /* events queued per subscriber before the stream drops */
 
 /* ---- msgpack <-> JSON ---------------------------------------------------------------------- */
 
@@ -159,6 +161,7 @@ typedef struct recent_key {
 
 struct clu_api {
     nng_socket sock;
+    nng_socket pub; /* the event stream; id 0 when there is none */
     clu_node *node;
     char token[128];
     char peers[CLU_NODES_MAX][CLU_ADDRESS_BYTES];
@@ -583,6 +586,36 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* ---- The event stream ------------------------------------------------------------------------ */
+
+/* Publish one committed event (loop thread): {"index", "result", "rule", "event": raw map}. A
+ * subscriber too slow to take it loses it (NNG_FLAG_NONBLOCK): the loop never waits. */
+static void publish(void *arg, uint64_t index, const uint8_t *event, size_t size,
+                    const led_outcome *outcome)
+{
+    clu_api *api = arg;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    const char *result = led_result_name(outcome->result);
+    const char *rule = outcome->result == LED_REJECTED ? led_rule_id(outcome->rule) : "";
+    msgpack_pack_map(&pk, 4);
+    msgpack_pack_str_with_body(&pk, "index", 5);
+    msgpack_pack_uint64(&pk, index);
+    msgpack_pack_str_with_body(&pk, "result", 6);
+    msgpack_pack_str_with_body(&pk, result, strlen(result));
+    msgpack_pack_str_with_body(&pk, "rule", 4);
+    msgpack_pack_str_with_body(&pk, rule, strlen(rule));
+    msgpack_pack_str_with_body(&pk, "event", 5);
+    nng_msg *msg = NULL;
+    if (sb.data != NULL && nng_msg_alloc(&msg, 0) == 0 &&
+        (nng_msg_append(msg, sb.data, sb.size) != 0 || nng_msg_append(msg, event, size) != 0 ||
+         nng_sendmsg(api->pub, msg, NNG_FLAG_NONBLOCK) != 0))
+        nng_msg_free(msg);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 /* ---- The divergence check ---------------------------------------------------------------- */
 
 /* A peer's hash points from its "hashes" answer; how many, or 0 if it did not answer. */
@@ -699,8 +732,9 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
     clu_api *api = calloc(1, sizeof(*api));
     if (api == NULL) return TK_ENOMEM;
     api->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
+    api->pub = (nng_socket)NNG_SOCKET_INITIALIZER;
     api->node = opts->node;
-    api->workers = opts->workers;
+    api->workers = 0; /* threads started so far: clu_api_stop joins these */
     snprintf(api->token, sizeof(api->token), "%s", opts->token);
     api->peer_count = opts->peer_count < CLU_NODES_MAX ? opts->peer_count : CLU_NODES_MAX;
     memcpy(api->peers, opts->peer_apis, sizeof(api->peers));
@@ -720,13 +754,26 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
                : rv == NNG_EADDRINVAL || rv == NNG_EINVAL || rv == NNG_ENOTSUP ? TK_EINVAL
                                                                                : TK_EIO;
     }
-    uint32_t started = 0;
-    for (; started < api->workers; started++)
-        if (pthread_create(&api->threads[started], NULL, worker, api) != 0) break;
-    api->workers = started;
-    if (started > 0 && api->check_interval_ms > 0 && api->peer_count > 0)
+    if (opts->events_url != NULL) {
+        rv = nng_pub0_open(&api->pub);
+        /* pub/sub drops what a subscriber's queue cannot hold: give each one a deep queue */
+        if (rv == 0) rv = nng_socket_set_int(api->pub, NNG_OPT_SENDBUF, EVENT_QUEUE_DEPTH);
+        if (rv == 0) rv = nng_listen(api->pub, opts->events_url, NULL, 0);
+        if (rv != 0) {
+            snprintf(why, why_size, "api: cannot publish events on %s: %s", opts->events_url,
+                     nng_strerror(rv));
+            clu_api_stop(api);
+            return rv == NNG_EADDRINUSE ? TK_EEXIST : TK_EIO;
+        }
+        clu_node_on_committed(api->node, publish, api);
+    }
+    while (api->workers < opts->workers &&
+           pthread_create(&api->threads[api->workers], NULL, worker, api) == 0)
+        api->workers++;
+    if (api->workers > 0 && api->check_interval_ms > 0 && api->peer_count > 0)
         api->checking = pthread_create(&api->checker, NULL, checker, api) == 0;
-    if (started == 0 || (api->check_interval_ms > 0 && api->peer_count > 0 && !api->checking)) {
+    if (api->workers == 0 ||
+        (api->check_interval_ms > 0 && api->peer_count > 0 && !api->checking)) {
         clu_api_stop(api);
         return TK_ENOMEM;
     }
@@ -742,6 +789,10 @@ void clu_api_stop(clu_api *api)
     pthread_cond_broadcast(&api->cond);
     pthread_mutex_unlock(&api->lock);
     if (api->checking) pthread_join(api->checker, NULL);
+    if (nng_socket_id(api->pub) > 0) {
+        clu_node_on_committed(api->node, NULL, NULL); /* no publish after this */
+        nng_close(api->pub);
+    }
     nng_close(api->sock); /* every worker's receive fails: they end */
     for (uint32_t i = 0; i < api->workers; i++)
         pthread_join(api->threads[i], NULL);

@@ -115,6 +115,8 @@ struct clu_fsm {
     uint64_t hash_every;
     void (*on_hash_point)(void *arg, const clu_hash_point *point);
     void *on_apply_arg;
+    clu_committed_fn *on_committed; /* the node's listener (loop thread only) */
+    void *on_committed_arg;
 };
 
 /* The store could not take an entry Raft has committed: the state here is ahead of the store,
@@ -195,6 +197,15 @@ static int fsm_apply(struct raft_fsm *raft_fsm, const struct raft_buffer *buf, v
     fsm->applied.count = count;
     if (fsm->store != NULL) fsm_store_entry(fsm, count);
     if (fsm->on_apply != NULL) fsm->on_apply(fsm->on_apply_arg, &fsm->applied);
+    if (fsm->on_committed != NULL) { /* the events, now stored, one by one */
+        at = (const uint8_t *)buf->base + CLU_ENTRY_HEADER_BYTES;
+        for (uint32_t i = 0; i < count; i++) {
+            size_t size = (size_t)at[0] << 8 | at[1];
+            fsm->on_committed(fsm->on_committed_arg, fsm->applied.first_index + i, at + 2, size,
+                              &fsm->applied.outcomes[i]);
+            at += 2 + size;
+        }
+    }
     return 0;
 }
 
@@ -477,7 +488,10 @@ struct clu_node {
     read_req *reads;
     clu_status status;
     clu_metrics metrics;
-    uint64_t leading_term;                  /* the term whose LeaderChanged this node committed */
+    uint64_t leading_term;          /* the term whose LeaderChanged this node committed */
+    clu_committed_fn *committed_fn; /* the listener to install on the loop thread */
+    void *committed_arg;
+    bool committed_changed;
     clu_hash_point points[CLU_HASH_POINTS]; /* ring: the latest state hash points */
     uint32_t point_count, point_next;
 
@@ -636,6 +650,11 @@ static void on_wake(uv_async_t *handle)
     read_req *reads = node->reads;
     node->reads = NULL;
     bool stopping = node->stopping;
+    if (node->committed_changed) {
+        node->fsm->on_committed = node->committed_fn;
+        node->fsm->on_committed_arg = node->committed_arg;
+        node->committed_changed = false;
+    }
     pthread_mutex_unlock(&node->lock);
     if (list != NULL) {
         if (stopping || raft_state(&node->raft) != RAFT_LEADER) {
@@ -748,7 +767,6 @@ static void on_tick(uv_timer_t *timer)
     st->leading = role == CLU_ROLE_LEADER && node->leading_term == r->current_term;
     node->metrics.snapshots_total = stats.snapshots;
     node->metrics.restores_total = stats.restores;
-    node->metrics.equity_e8 = acct.equity_e8;
     pthread_mutex_unlock(&node->lock);
 
     if (node->opts.stall_timeout_ms == 0) return;
@@ -1011,12 +1029,34 @@ void clu_node_status(clu_node *node, clu_status *out)
     pthread_mutex_unlock(&node->lock);
 }
 
+/* On the loop thread: what /metrics reports of the ledger itself. */
+static void ledger_metrics(void *arg, const led_state *state)
+{
+    clu_metrics *m = arg;
+    memset(m->orders_by_state, 0, sizeof(m->orders_by_state));
+    led_order o;
+    for (uint64_t after = 0; led_state_order_next(state, after, &o) == TK_OK; after = o.index)
+        m->orders_by_state[o.state]++;
+    led_account acct;
+    led_state_account(state, &acct);
+    m->equity_e8 = acct.equity_e8;
+    m->realized_pnl_e8 = 0;
+    for (uint32_t i = 0; i < acct.instrument_count; i++) {
+        led_instrument in;
+        led_state_instrument_at(state, i, &in);
+        int64_t sum = 0;
+        if (led_add(m->realized_pnl_e8, in.realized_pnl_e8, &sum) == TK_OK)
+            m->realized_pnl_e8 = sum; /* an overflowing sum keeps the last that fit */
+    }
+}
+
 void clu_node_metrics(clu_node *node, clu_metrics *out)
 {
     pthread_mutex_lock(&node->lock);
     *out = node->metrics;
     out->status = node->status;
     pthread_mutex_unlock(&node->lock);
+    clu_node_read(node, ledger_metrics, out);
 }
 
 void clu_node_read(clu_node *node, void (*fn)(void *arg, const led_state *state), void *arg)
@@ -1063,4 +1103,22 @@ uint64_t clu_hash_points_diverge(const clu_hash_point *a, uint32_t a_count, cons
                 (first == 0 || a[i].ledger_index < first))
                 first = a[i].ledger_index;
     return first;
+}
+
+static void no_read(void *arg, const led_state *state)
+{
+    (void)arg;
+    (void)state;
+}
+
+/* The listener is handed to the loop thread through the wake handle, like every change to what
+ * the loop owns; the read after it returns once the loop has taken it. */
+void clu_node_on_committed(clu_node *node, clu_committed_fn *fn, void *arg)
+{
+    pthread_mutex_lock(&node->lock);
+    node->committed_fn = fn;
+    node->committed_arg = arg;
+    node->committed_changed = true;
+    pthread_mutex_unlock(&node->lock);
+    clu_node_read(node, no_read, NULL);
 }

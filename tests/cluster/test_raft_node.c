@@ -22,6 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <msgpack.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+
 #include "clu.h"
 #include "cluster_tests.h"
 #include "tk_test.h"
@@ -248,6 +252,11 @@ static void expect_converged(cluster *c, unsigned i, unsigned max_ms)
     }
 }
 
+static void read_account(void *arg, const led_state *state)
+{
+    led_state_account(state, arg);
+}
+
 static void test_replicate_and_redirect(void **unused)
 {
     (void)unused;
@@ -268,6 +277,15 @@ static void test_replicate_and_redirect(void **unused)
     clu_node_metrics(c.nodes[leader], &m);
     assert_true(m.proposals_total < 250);
     assert_int_equal(m.events_applied_total, st.ledger_index);
+    /* the ledger part of the metrics matches the ledger */
+    led_account acct;
+    clu_node_read(c.nodes[leader], read_account, &acct);
+    uint64_t open = 0;
+    for (unsigned k = 0; k < LED_ORDER_STATE_COUNT; k++)
+        open += m.orders_by_state[k];
+    assert_int_equal(open, acct.open_order_count);
+    assert_true(acct.open_order_count > 0); /* the generator leaves orders open */
+    assert_int_equal(m.equity_e8, acct.equity_e8);
     /* a follower refuses and names the leader */
     unsigned follower = (leader + 1) % NODES;
     propose_burst(&c, follower, 1, 1);
@@ -471,6 +489,64 @@ static void test_divergence_halts_trading(void **unused)
     pair_close(&p);
 }
 
+/* The event stream: a subscriber sees every committed event, in order, with its outcome. */
+static void test_event_stream(void **unused)
+{
+    (void)unused;
+    cluster c;
+    single_open(&c, "solo");
+    char url[CLU_ADDRESS_BYTES], events[CLU_ADDRESS_BYTES];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", (unsigned)free_port());
+    snprintf(events, sizeof(events), "tcp://127.0.0.1:%u", (unsigned)free_port());
+    clu_api_opts ao = {
+        .url = url, .token = "t", .node = c.nodes[0], .workers = 1, .events_url = events};
+    clu_api *api = NULL;
+    char why[256];
+    if (clu_api_start(&ao, &api, why, sizeof(why)) != TK_OK) fail_msg("%s", why);
+    nng_socket sub = NNG_SOCKET_INITIALIZER;
+    assert_int_equal(nng_sub0_open(&sub), 0);
+    assert_int_equal(nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
+    assert_int_equal(nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 5000), 0);
+    assert_int_equal(nng_socket_set_int(sub, NNG_OPT_RECVBUF, 1024), 0);
+    assert_int_equal(nng_dial(sub, events, NULL, 0), 0);
+    assert_true(wait_leader(&c, 5000) == 0);
+    sleep_ms(200); /* the subscription reaches the publisher */
+    propose_same(&c, "s");
+    uint64_t last = 0;
+    unsigned strategy_events = 0;
+    while (strategy_events < 20) {
+        nng_msg *msg = NULL;
+        int rv = nng_recvmsg(sub, &msg, 0);
+        if (rv != 0)
+            fail_msg("event stream: %s after %u events", nng_strerror(rv), strategy_events);
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        size_t off = 0;
+        assert_int_equal(msgpack_unpack_next(&u, nng_msg_body(msg), nng_msg_len(msg), &off),
+                         MSGPACK_UNPACK_SUCCESS);
+        assert_int_equal(off, nng_msg_len(msg)); /* one map, nothing after it */
+        assert_int_equal(u.data.type, MSGPACK_OBJECT_MAP);
+        assert_int_equal(u.data.via.map.size, 4);
+        const msgpack_object_kv *kv = u.data.via.map.ptr;
+        assert_memory_equal(kv[0].key.via.str.ptr, "index", 5);
+        uint64_t index = kv[0].val.via.u64;
+        if (last != 0) assert_int_equal(index, last + 1); /* in order, no gap */
+        last = index;
+        assert_memory_equal(kv[1].val.via.str.ptr, "applied", 7);
+        const msgpack_object *ev = &kv[3].val;
+        assert_int_equal(ev->type, MSGPACK_OBJECT_MAP);
+        const msgpack_object *type = &ev->via.map.ptr[0].val;
+        if (type->via.str.size == 15 && memcmp(type->via.str.ptr, "StrategyEnabled", 15) == 0)
+            strategy_events++;
+        msgpack_unpacked_destroy(&u);
+        nng_msg_free(msg);
+    }
+    assert_int_equal(last, 21); /* LeaderChanged at 1, then the 20 */
+    nng_close(sub);
+    clu_api_stop(api);
+    cluster_close(&c);
+}
+
 int clu_test_raft_node(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +554,7 @@ int clu_test_raft_node(void)
         cmocka_unit_test(test_failover_and_catch_up),
         cmocka_unit_test(test_equal_replicas_agree),
         cmocka_unit_test(test_divergence_halts_trading),
+        cmocka_unit_test(test_event_stream),
     };
     return cmocka_run_group_tests_name("cluster/raft_node", tests, NULL, NULL);
 }
