@@ -19,7 +19,8 @@ enum {
 
 /* Run `troika demo`: the end-to-end path built so far: the ema_cross backtest over
  * data_dir/ohlcv/coinbase_BTC-USD_4h_20160518-20251028.csv into out_dir (its report, and the
- * audit of its ledger), then the supervision demo seeded by seed. Prints to stdout; a missing
+ * audit of its ledger), a three-node cluster in out_dir/cluster through a leader's failover,
+ * then the supervision demo seeded by seed. Prints to stdout; a missing
  * data file is explained. Returns the process exit code (0 on success). */
 int app_demo_run(uint64_t seed, const char *data_dir, const char *out_dir);
 

@@ -33,7 +33,8 @@ static void usage(FILE *out)
 
 /* What the demo will run once each piece lands, and the issue that brings it. */
 static const char *const demo_missing[] = {
-    "three-node Raft cluster with client API and failover (issues 6 and 7)",
+    "the Raft protocol guard around libraft 0.15 (issue 7), and the trading actors running on\n"
+    "    the cluster's leader (issues 6 and 8)",
     "live Binance feed and venue with reconciliation (issue 8)",
     "chaos harness (issue 9)",
 };

@@ -31,14 +31,72 @@ static bool record(harness_replica *rep, uint64_t raft_index)
     return true;
 }
 
+static bool chain_reserve(harness_replica *rep, uint64_t ledger_index)
+{
+    if (ledger_index < rep->chain_cap) return true;
+    uint64_t cap = rep->chain_cap == 0 ? 4096 : rep->chain_cap;
+    while (cap <= ledger_index)
+        cap *= 2;
+    harness_chain *grown = realloc(rep->chain, cap * sizeof(*grown));
+    if (grown == NULL) return false;
+    memset(grown + rep->chain_cap, 0, (cap - rep->chain_cap) * sizeof(*grown));
+    rep->chain = grown;
+    rep->chain_cap = cap;
+    return true;
+}
+
+static bool chain_record(harness_replica *rep, uint64_t ledger_index,
+                         const uint8_t hash[LED_HASH_BYTES])
+{
+    if (!chain_reserve(rep, ledger_index)) return false;
+    harness_chain *slot = &rep->chain[ledger_index];
+    if (!slot->set) memcpy(slot->first, hash, LED_HASH_BYTES);
+    memcpy(slot->last, hash, LED_HASH_BYTES);
+    slot->set = true;
+    return true;
+}
+
+/* The chain hash of every event the FSM just folded from buf, from prev (the FSM's chain hash
+ * before the entry) over the entry's framing (docs/cluster.md); the last must be the FSM's. */
+static bool record_events(harness_replica *rep, const struct raft_buffer *buf, uint64_t before,
+                          const uint8_t prev[LED_HASH_BYTES])
+{
+    clu_fsm_stats stats;
+    clu_fsm_stats_get(rep->fsm, &stats);
+    if (stats.ledger_index == before) return true; /* skipped, or refused: no event */
+    TK_ASSERT(stats.ledger_index > before);
+    uint8_t hash[LED_HASH_BYTES];
+    memcpy(hash, prev, LED_HASH_BYTES);
+    const uint8_t *at = (const uint8_t *)buf->base + CLU_ENTRY_HEADER_BYTES;
+    const uint8_t *end = (const uint8_t *)buf->base + buf->len;
+    for (uint64_t index = before + 1; index <= stats.ledger_index; index++) {
+        TK_ASSERT(at + 2 <= end);
+        size_t size = (size_t)at[0] << 8 | at[1];
+        TK_ASSERT(at + 2 + size <= end);
+        led_chain_next(hash, index, at + 2, size, hash);
+        if (!chain_record(rep, index, hash)) return false;
+        at += 2 + size;
+    }
+    uint8_t fsm_hash[LED_HASH_BYTES];
+    clu_fsm_chain_hash(rep->fsm, fsm_hash);
+    TK_ASSERT(memcmp(hash, fsm_hash, LED_HASH_BYTES) == 0);
+    return true;
+}
+
 static int wrap_apply(struct raft_fsm *wrapper, const struct raft_buffer *buf, void **result)
 {
     harness_replica *rep = wrapper->data;
     uint64_t raft_index = raft_last_applied(rep->raft) + 1;
     struct raft_fsm *inner = clu_fsm_raft(rep->fsm);
+    clu_fsm_stats before;
+    clu_fsm_stats_get(rep->fsm, &before);
+    uint8_t prev[LED_HASH_BYTES];
+    clu_fsm_chain_hash(rep->fsm, prev);
     int rv = inner->apply(inner, buf, result);
-    if (rv == 0 && !record(rep, raft_index)) return RAFT_NOMEM;
-    return rv;
+    if (rv != 0) return rv;
+    if (!record(rep, raft_index)) return RAFT_NOMEM;
+    if (!record_events(rep, buf, before.ledger_index, prev)) return RAFT_NOMEM;
+    return 0;
 }
 
 static int wrap_snapshot(struct raft_fsm *wrapper, struct raft_buffer *bufs[], unsigned *n)
@@ -125,25 +183,127 @@ static int ordered_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get 
     return rep->fixture_snapshot_get(io, req, cb);
 }
 
+/* The term of the entry at index in a server's in-memory log, or of its snapshot's last
+ * entry; 0 if it has neither (struct raft_log is public in libraft 0.15's raft.h). */
+static raft_term term_of(const struct raft *raft, raft_index index)
+{
+    const struct raft_log *log = &raft->log;
+    size_t count =
+        log->front <= log->back ? log->back - log->front : log->size - log->front + log->back;
+    if (index > log->offset && index <= log->offset + count)
+        return log->entries[(log->front + (index - log->offset - 1)) % log->size].term;
+    if (index != 0 && index == log->snapshot.last_index) return log->snapshot.last_term;
+    return 0;
+}
+
+static raft_index last_index_of(const struct raft *raft)
+{
+    return raft_last_index((struct raft *)raft); /* libraft 0.15 takes no const */
+}
+
+/* Whether a and b hold entries of different terms (or one lacks one) in (from, to]. Indices
+ * neither holds any more (compacted) are not compared. */
+static bool logs_differ(const struct raft *a, const struct raft *b, raft_index from, raft_index to)
+{
+    for (raft_index index = from + 1; index <= to; index++) {
+        raft_term ta = term_of(a, index);
+        raft_term tb = term_of(b, index);
+        if (ta == 0 && tb == 0) continue;
+        if (ta != tb) return true;
+    }
+    return false;
+}
+
+/* An AppendEntries to rep from sender, before delivery: the stale append that libraft 0.15
+ * mishandles, and bug 2 on the follower's side (its commit index becomes min(leader commit,
+ * its last index), over entries past the ones matched). */
+static void observe_append(harness_replica *rep, const struct raft *sender,
+                           const struct raft_append_entries *ae)
+{
+    harness *h = rep->owner;
+    const struct raft *raft = rep->raft;
+    if (ae->term < raft->current_term) return; /* refused */
+    if (ae->prev_log_index == 0 && ae->n_entries > 0 && raft->log.offset > 0) {
+        h->stale_appends++;
+        if (h->on_stale_append != NULL) h->on_stale_append(h, (unsigned)(rep - h->replicas));
+    }
+    if (ae->prev_log_index != 0 && term_of(raft, ae->prev_log_index) != ae->prev_log_term)
+        return; /* refused: no match at prev */
+    raft_index matched = ae->prev_log_index + ae->n_entries;
+    raft_index commit = ae->leader_commit;
+    if (last_index_of(raft) < commit) commit = last_index_of(raft);
+    if (commit <= raft->commit_index || commit <= matched) return;
+    if (logs_differ(raft, sender, matched, commit)) h->unverified_commits++;
+}
+
+/* A successful AppendEntries result to a leader: bug 2 on the leader's side. */
+static void observe_result(harness_replica *rep, const struct raft *sender,
+                           const struct raft_append_entries_result *result)
+{
+    const struct raft *raft = rep->raft;
+    if (raft_state((struct raft *)raft) != RAFT_LEADER || result->rejected != 0) return;
+    if (result->term != raft->current_term) return;
+    raft_index from = raft->commit_index;
+    if (result->last_log_index > from && logs_differ(raft, sender, from, result->last_log_index))
+        rep->owner->false_matches++;
+}
+
+/* Watch what server rep receives, and deliver it unchanged: see harness.stale_appends and
+ * the bug counters. */
+static void observe_recv(struct raft_io *io, struct raft_message *message)
+{
+    harness_replica *rep = replica_of_io(io);
+    harness *h = rep->owner;
+    raft_id from = message->server_id; /* the fixture sets the sender's id before delivery */
+    if (from >= 1 && from <= h->n) {
+        const struct raft *sender = h->replicas[from - 1].raft;
+        if (message->type == RAFT_IO_APPEND_ENTRIES)
+            observe_append(rep, sender, &message->append_entries);
+        if (message->type == RAFT_IO_APPEND_ENTRIES_RESULT)
+            observe_result(rep, sender, &message->append_entries_result);
+    }
+    rep->fixture_recv(io, message);
+}
+
+static int observed_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+                          raft_io_recv_cb recv)
+{
+    harness_replica *rep = replica_of_io(io);
+    rep->fixture_recv = recv;
+    return rep->fixture_start(io, msecs, tick, observe_recv);
+}
+
 static void barrier_done(struct raft_barrier *req, int status);
 
 /* Once per leader: count it, and give it its barrier when the harness asks for one. */
+static void note_election(harness *h, struct raft *raft)
+{
+    h->leader_term_max = raft->current_term;
+    h->elections++;
+    if (!h->barrier_on_election) return;
+    struct raft_barrier *req = malloc(sizeof(*req));
+    if (req == NULL) return; /* a test run: a missed barrier only weakens the run */
+    if (raft_barrier(raft, req, barrier_done) != 0) {
+        free(req);
+        return;
+    }
+    h->barriers++;
+}
+
+/* Leaders: new ones, and bug 1 (a leader's commit index moving onto an earlier term's entry;
+ * Raft moves it only onto entries of the leader's own term). */
 static void note_leaders(harness *h)
 {
     for (unsigned i = 0; i < h->n; i++) {
-        struct raft *raft = h->replicas[i].raft;
+        harness_replica *rep = &h->replicas[i];
+        struct raft *raft = rep->raft;
         if (!raft_fixture_alive(&h->fixture, i) || raft_state(raft) != RAFT_LEADER) continue;
-        if (raft->current_term <= h->leader_term_max) continue;
-        h->leader_term_max = raft->current_term;
-        h->elections++;
-        if (!h->barrier_on_election) continue;
-        struct raft_barrier *req = malloc(sizeof(*req));
-        if (req == NULL) continue; /* a test run: a missed barrier only weakens the run */
-        if (raft_barrier(raft, req, barrier_done) != 0) {
-            free(req);
-            continue;
-        }
-        h->barriers++;
+        if (raft->current_term > h->leader_term_max) note_election(h, raft);
+        if (rep->led_term == raft->current_term && raft->commit_index > rep->led_commit &&
+            term_of(raft, raft->commit_index) < raft->current_term)
+            h->old_term_commits++;
+        rep->led_term = raft->current_term;
+        rep->led_commit = raft->commit_index;
     }
 }
 
@@ -197,6 +357,8 @@ static bool replica_open(harness *h, unsigned i, const harness_opts *opts)
         io->append = ordered_append;
         io->snapshot_put = ordered_snapshot_put;
         io->snapshot_get = ordered_snapshot_get;
+        rep->fixture_start = io->start;
+        io->start = observed_start;
     }
     return true;
 }
@@ -210,6 +372,7 @@ bool harness_open_opts(harness *h, const harness_opts *opts)
     h->n = n;
     h->faults = opts->faults;
     h->barrier_on_election = opts->barrier_on_election;
+    h->unique_events = opts->unique_events;
     h->disk_latency_ms = 10; /* the fixture's defaults */
     h->net_latency_ms = 15;
     if (raft_fixture_initialize(&h->fixture) != 0 || led_gen_open(opts->seed, &h->gen) != TK_OK) {
@@ -240,7 +403,8 @@ bool harness_open(harness *h, unsigned n, uint64_t seed, unsigned snapshot_thres
                          .election_timeout_ms = 1000, /* the fixture's defaults */
                          .heartbeat_timeout_ms = 100,
                          .faults = false,
-                         .barrier_on_election = false};
+                         .barrier_on_election = false,
+                         .unique_events = false};
     return harness_open_opts(h, &opts);
 }
 
@@ -298,9 +462,12 @@ bool harness_propose_on(harness *h, unsigned i, uint32_t count)
     const led_state *state = clu_fsm_state(rep->fsm);
     clu_fsm_stats stats;
     clu_fsm_stats_get(rep->fsm, &stats);
+    uint64_t first = stats.ledger_index + 1;
+    if (h->unique_events && first < h->gen_next) first = h->gen_next;
     led_event events[HARNESS_ENTRY_EVENTS_MAX];
     for (uint32_t e = 0; e < count; e++)
-        led_gen_next(h->gen, state, stats.ledger_index + 1 + e, &events[e]);
+        led_gen_next(h->gen, state, first + e, &events[e]);
+    if (h->unique_events) h->gen_next = first + count;
     size_t cap = CLU_ENTRY_BYTES(count);
     struct raft_buffer buf = {.base = raft_malloc(cap)};
     struct raft_apply *req = malloc(sizeof(*req));
@@ -388,89 +555,29 @@ void harness_compare(harness *h, harness_verdict *out)
     }
 }
 
-/* One recorded point of a replica, for sorting by ledger index. */
-typedef struct ledger_point {
-    uint64_t ledger_index;
-    const uint8_t *chain_hash; /* borrowed from the replica's records */
-} ledger_point;
-
-static int ledger_point_cmp(const void *a, const void *b)
+/* Whether the hashes recorded for one ledger index, by all replicas, are not all the same. */
+static bool chain_disagrees(const harness *h, uint64_t ledger_index)
 {
-    const ledger_point *pa = a;
-    const ledger_point *pb = b;
-    if (pa->ledger_index != pb->ledger_index) return pa->ledger_index < pb->ledger_index ? -1 : 1;
-    return memcmp(pa->chain_hash, pb->chain_hash, LED_HASH_BYTES);
-}
-
-/* The replica's recorded points sorted by ledger index; *out_count of them. NULL: none or no
- * memory (the caller then finds no conflict, and says nothing false). */
-static ledger_point *ledger_points(const harness_replica *rep, uint64_t *out_count)
-{
-    uint64_t count = 0;
-    for (uint64_t k = 1; k < rep->records_cap; k++)
-        count += rep->records[k].set ? 1u : 0u;
-    *out_count = 0;
-    if (count == 0) return NULL;
-    ledger_point *points = malloc(count * sizeof(*points));
-    if (points == NULL) return NULL;
-    uint64_t at = 0;
-    for (uint64_t k = 1; k < rep->records_cap; k++) {
-        if (!rep->records[k].set) continue;
-        points[at].ledger_index = rep->records[k].ledger_index;
-        points[at].chain_hash = rep->records[k].chain_hash;
-        at++;
+    const uint8_t *seen = NULL;
+    for (unsigned i = 0; i < h->n; i++) {
+        const harness_replica *rep = &h->replicas[i];
+        if (ledger_index >= rep->chain_cap || !rep->chain[ledger_index].set) continue;
+        const harness_chain *slot = &rep->chain[ledger_index];
+        if (seen == NULL) seen = slot->first;
+        if (memcmp(seen, slot->first, LED_HASH_BYTES) != 0) return true;
+        if (memcmp(seen, slot->last, LED_HASH_BYTES) != 0) return true;
     }
-    TK_ASSERT(at == count);
-    qsort(points, count, sizeof(*points), ledger_point_cmp);
-    *out_count = count;
-    return points;
-}
-
-/* The lowest ledger index at which a and b hold a point with different chain hashes; 0. */
-static uint64_t points_conflict(const ledger_point *a, uint64_t na, const ledger_point *b,
-                                uint64_t nb)
-{
-    uint64_t i = 0, j = 0;
-    while (i < na && j < nb) {
-        uint64_t ledger = a[i].ledger_index;
-        if (ledger < b[j].ledger_index) {
-            i++;
-            continue;
-        }
-        if (ledger > b[j].ledger_index) {
-            j++;
-            continue;
-        }
-        uint64_t i_end = i, j_end = j;
-        while (i_end < na && a[i_end].ledger_index == ledger)
-            i_end++;
-        while (j_end < nb && b[j_end].ledger_index == ledger)
-            j_end++;
-        for (uint64_t x = i; x < i_end; x++)
-            for (uint64_t y = j; y < j_end; y++)
-                if (memcmp(a[x].chain_hash, b[y].chain_hash, LED_HASH_BYTES) != 0) return ledger;
-        i = i_end;
-        j = j_end;
-    }
-    return 0;
+    return false;
 }
 
 uint64_t harness_ledger_conflict(const harness *h)
 {
-    ledger_point *points[HARNESS_SERVERS_MAX] = {NULL};
-    uint64_t counts[HARNESS_SERVERS_MAX] = {0};
+    uint64_t top = 0;
     for (unsigned i = 0; i < h->n; i++)
-        points[i] = ledger_points(&h->replicas[i], &counts[i]);
-    uint64_t lowest = 0;
-    for (unsigned i = 0; i < h->n; i++) {
-        for (unsigned j = i + 1; j < h->n; j++) {
-            uint64_t at = points_conflict(points[i], counts[i], points[j], counts[j]);
-            if (at != 0 && (lowest == 0 || at < lowest)) lowest = at;
-        }
-    }
-    for (unsigned i = 0; i < h->n; i++)
-        free(points[i]);
-    return lowest;
+        if (h->replicas[i].chain_cap > top) top = h->replicas[i].chain_cap;
+    for (uint64_t index = 1; index < top; index++)
+        if (chain_disagrees(h, index)) return index;
+    return 0;
 }
 
 void harness_close(harness *h)
@@ -478,6 +585,7 @@ void harness_close(harness *h)
     for (unsigned i = 0; i < h->n; i++) {
         clu_fsm_close(h->replicas[i].fsm);
         free(h->replicas[i].records);
+        free(h->replicas[i].chain);
     }
     led_gen_close(h->gen);
 }

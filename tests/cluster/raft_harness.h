@@ -22,6 +22,15 @@ typedef struct harness_record {
     bool set;
 } harness_record;
 
+/* The chain hash(es) one replica computed for one ledger index: the first, and the last if a
+ * later apply (after a snapshot install took the replica back, or on another history) gave a
+ * different one. */
+typedef struct harness_chain {
+    uint8_t first[LED_HASH_BYTES];
+    uint8_t last[LED_HASH_BYTES];
+    bool set;
+} harness_chain;
+
 typedef struct harness_replica {
     struct raft_fsm wrapper; /* forwards to the clu_fsm and records each apply */
     clu_fsm *fsm;
@@ -29,8 +38,11 @@ typedef struct harness_replica {
     harness_record *records; /* by Raft index */
     uint64_t records_cap;
     uint64_t reapplied_differently; /* an index applied twice with different results */
-    /* Faults (harness_open_opts with faults): the fixture's own disk methods, which the
-     * harness wraps so that a server's disk requests complete in the order they were made. */
+    harness_chain *chain; /* by ledger index: every event's chain hash, as apply extended it */
+    uint64_t chain_cap;
+    /* Faults (harness_open_opts with faults): the fixture's own io methods, which the harness
+     * wraps: disk requests complete in the order they were made, and what the server receives
+     * is observed (then delivered unchanged). */
     harness *owner; /* borrowed: the harness holding this replica */
     int (*fixture_append)(struct raft_io *io, struct raft_io_append *req,
                           const struct raft_entry entries[], unsigned n, raft_io_append_cb cb);
@@ -39,9 +51,14 @@ typedef struct harness_replica {
                                 const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
     int (*fixture_snapshot_get)(struct raft_io *io, struct raft_io_snapshot_get *req,
                                 raft_io_snapshot_get_cb cb);
-    raft_time disk_due_last;    /* completion time given to the last disk request, ms */
-    raft_time disk_stall_until; /* disk requests made before this complete at it, ms */
-    raft_time net_stall_until;  /* messages sent before this arrive at it, ms */
+    int (*fixture_start)(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+                         raft_io_recv_cb recv);
+    raft_time disk_due_last;      /* completion time given to the last disk request, ms */
+    raft_time disk_stall_until;   /* disk requests made before this complete at it, ms */
+    raft_time net_stall_until;    /* messages sent before this arrive at it, ms */
+    raft_io_recv_cb fixture_recv; /* raft's receive callback, which the harness observes */
+    raft_term led_term;           /* the term it last led in, seen by the step hook */
+    raft_index led_commit;        /* its commit index then */
 } harness_replica;
 
 struct harness {
@@ -59,6 +76,23 @@ struct harness {
     uint64_t elections;        /* times a server became leader in a term higher than any before */
     raft_term leader_term_max; /* highest term any server has led in */
     uint64_t barriers;         /* barriers issued by barrier_on_election */
+    bool unique_events;
+    uint64_t gen_next; /* with unique_events: the next ledger index to generate an event for */
+    /* AppendEntries messages from index 1 (prev_log_index 0) delivered to a server that has
+     * compacted its log (offset > 0): libraft 0.15 takes entries below its snapshot for new
+     * ones and appends them at the wrong index, then crashes or corrupts its log. Counted (and
+     * on_stale_append called) just before delivery, which the harness does not alter. */
+    uint64_t stale_appends;
+    void (*on_stale_append)(harness *h, unsigned server); /* NULL: none */
+    /* What the harness sees of libraft 0.15's bugs 1 and 2 at work (docs/cluster.md); each may
+     * or may not end in a divergence. */
+    uint64_t old_term_commits;   /* bug 1: a leader moved its commit index onto an entry of an
+                                    earlier term */
+    uint64_t unverified_commits; /* bug 2, follower side: an AppendEntries moved a follower's
+                                    commit index over entries past those it matched, and they
+                                    differ from the sender's */
+    uint64_t false_matches;      /* bug 2, leader side: a follower's success reported a last
+                                    index over entries that differ from the leader's */
 };
 
 /* How a comparison came out. */
@@ -90,6 +124,13 @@ typedef struct harness_opts {
      * harness_disk_stall and harness_net_stall. */
     bool faults;
     bool barrier_on_election; /* needs faults */
+    /* harness_propose* generate each event for a ledger index no earlier proposal used (the
+     * next one past every event generated so far, or past the leader's state if that is
+     * further). The generator stamps an event's time from its index, so no two proposals
+     * carry the same bytes: otherwise two entries proposed against the same state (one on a
+     * stale leader, or two in flight) can start with identical events, and a Raft-level
+     * divergence would not show in the ledger. false: at the leader's next index. */
+    bool unique_events;
 } harness_opts;
 
 /* As harness_open, with every setting chosen. harness_open(h, n, seed, t, tr) is
@@ -120,10 +161,10 @@ void harness_net_stall(harness *h, unsigned i, raft_time until_ms);
  * raft_apply refused the entry. */
 bool harness_propose_on(harness *h, unsigned i, uint32_t count);
 
-/* Where two replicas published different chain hashes for the same ledger index: over every
- * pair and every Raft index each applied, the lowest ledger index at which their recorded
- * (ledger index, chain hash) disagree. 0: none. This is what comparing the (index, hash)
- * pairs that nodes publish finds, even after a snapshot install replaced a diverged state. */
+/* The lowest ledger index for which two replicas computed different chain hashes (or one
+ * replica two different ones, over time); 0: none. Every event's chain hash is recorded as
+ * apply extends it, so this is what comparing the (ledger index, chain hash) pairs that nodes
+ * publish finds, even after a snapshot install replaced a diverged state. */
 uint64_t harness_ledger_conflict(const harness *h);
 
 /* Revive every server, reconnect every pair, then step until a leader exists, run a barrier
