@@ -94,7 +94,7 @@ static bool write_one(load *l, uint32_t thread, uint64_t i)
             snprintf(l->node, sizeof(l->node), "%s", leader);
         } else if (r == NULL && strcmp(l->node, url) == 0) { /* no answer: try the next node */
             l->next_node = (l->next_node + 1) % l->node_count;
-            snprintf(l->node, sizeof(l->node), "%s", l->nodes[l->next_node]);
+            memcpy(l->node, l->nodes[l->next_node], sizeof(l->node)); /* same-sized arrays */
         }
         pthread_mutex_unlock(&l->lock);
         json_decref(r);
