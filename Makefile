@@ -54,6 +54,7 @@ bench: bench-build
 	$(RELEASE_DIR)/bench/actors/bench_actors --threads 2
 	$(RELEASE_DIR)/bench/ledger/bench_ledger
 	bench/backtest/run
+	bench/cluster/run --build $(RELEASE_DIR)
 
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=Debug -DTK_FUZZ=ON \

@@ -20,7 +20,7 @@ packages=(
     # RocksDB's ldb tool, used by the storage tamper tests to edit a store from outside
     rocksdb-tools
     # benchmark peers run by bench/actors/run (Erlang/OTP and CAF)
-    erlang-base libcaf-dev
+    erlang-base libcaf-dev etcd-server etcd-client # etcd 3.4 (server, etcdctl): bench/cluster/run
 )
 
 missing_packages() {
