@@ -14,8 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include "act.h"
 #include "app.h"
@@ -270,6 +273,23 @@ static uint32_t demo_leader(const app_node_config cfgs[3], uint32_t skip, uint32
     return 0;
 }
 
+/* Wait up to max_ms until the three nodes answer at the same ledger index. */
+static void demo_settle(const app_node_config cfgs[3], uint32_t max_ms)
+{
+    for (uint32_t waited = 0; waited <= max_ms; waited += 100) {
+        long long index[3] = {-1, -2, -3};
+        for (uint32_t n = 0; n < 3; n++) {
+            json_t *r = demo_status(&cfgs[n]);
+            if (json_is_true(json_object_get(r, "ok")))
+                index[n] = (long long)json_integer_value(json_object_get(r, "ledger_index"));
+            json_decref(r);
+        }
+        if (index[0] == index[1] && index[1] == index[2]) return;
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = 100000000};
+        nanosleep(&pause, NULL);
+    }
+}
+
 /* A write through node n's API (following the leader), as `troika kill-switch` sends it. */
 static bool demo_kill_switch(const app_node_config *cfg, bool on, const char *key)
 {
@@ -299,6 +319,30 @@ static bool demo_kill_switch(const app_node_config *cfg, bool on, const char *ke
     return ok;
 }
 
+/* A base port P with P+1..P+3, P+101..P+103, P+201..P+203 and P+301..P+303 free on loopback
+ * (the ports `troika cluster up --base-port P` gives the nodes), below the kernel's ephemeral
+ * range (32768 and up) so that no outgoing connection takes one later; 0 if none is found. */
+static uint32_t demo_free_base_port(void)
+{
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint32_t base = 20000u + 10u * (uint32_t)(rand() % 1200); /* at most 32303 */
+        bool free_all = true;
+        for (uint32_t k = 0; k < 4 && free_all; k++) {
+            for (uint32_t n = 1; n <= 3 && free_all; n++) {
+                int fd = socket(AF_INET, SOCK_STREAM, 0);
+                struct sockaddr_in a = {.sin_family = AF_INET,
+                                        .sin_port = htons((uint16_t)(base + 100u * k + n)),
+                                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+                free_all = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+                if (fd >= 0) close(fd);
+            }
+        }
+        if (free_all) return base;
+    }
+    return 0;
+}
+
 /* The cluster part: `troika cluster up` in out_dir/cluster (three node processes and their
  * monitor), a write through a follower, SIGKILL of the leader, a write on the new leader, the
  * restarted node catching up, `troika cluster status`, `troika cluster down`. */
@@ -307,8 +351,12 @@ static int demo_cluster(const char *out_dir)
     char dir[1024], port[16], path[1100];
     snprintf(dir, sizeof(dir), "%s/cluster", out_dir);
     (void)nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS); /* the last demo's cluster */
-    srand((unsigned)time(NULL));
-    snprintf(port, sizeof(port), "%d", 20000 + 10 * (rand() % 3000));
+    uint32_t base = demo_free_base_port();
+    if (base == 0) {
+        printf("\nCluster: no free loopback ports found; skipped\n");
+        return 1;
+    }
+    snprintf(port, sizeof(port), "%u", base);
     printf("\nCluster: three `troika node` processes on loopback (troika cluster up --dir %s)\n",
            dir);
     fflush(stdout); /* cluster up forks its monitor: nothing buffered may be written twice */
@@ -348,8 +396,7 @@ static int demo_cluster(const char *out_dir)
                    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
             ok = demo_kill_switch(&cfgs[next - 1], false, "demo-off") && ok;
         }
-        struct timespec settle = {.tv_sec = 2, .tv_nsec = 0}; /* the monitor restarts the node */
-        nanosleep(&settle, NULL);
+        demo_settle(cfgs, 15000); /* the monitor restarts the killed node; it catches up */
         printf("  troika cluster status --dir %s:\n", dir);
         char *status[] = {"cluster", "status", "--dir", dir, NULL};
         int status_rc = app_cluster_main(4, status);

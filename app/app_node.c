@@ -194,7 +194,7 @@ static int node_run(const app_node_config *cfg)
     clu_api_opts ao = {.url = self->api,
                        .token = cfg->token,
                        .node = node,
-                       .workers = 8,
+                       .workers = 512,
                        .check_interval_ms = cfg->check_interval_ms,
                        .events_url = self->events};
     for (uint32_t i = 0; i < cfg->peer_count; i++)

@@ -434,7 +434,7 @@ typedef struct clu_api_opts {
     const char *url;   /* rep socket: "tcp://127.0.0.1:7201" */
     const char *token; /* required on every request; compared in constant time */
     clu_node *node;    /* borrowed: outlives the API */
-    uint32_t workers;  /* requests served at once, 1..64 */
+    uint32_t workers;  /* requests served at once (nng contexts, no thread each), 1..1024 */
     /* The divergence check: every check_interval_ms (0: never), ask each peer for its state
      * hash points (op "hashes") and compare them with this node's. A mismatch at the same
      * ledger index is logged as an error, marks the node diverged (clu_node_set_diverged) and

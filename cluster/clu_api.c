@@ -1,7 +1,8 @@
-/* The client API (clu.h, "The client API"): an nng rep socket served by worker threads, each
- * with its own context, so that a write waiting for its commit holds up only its worker.
- * Payloads are msgpack maps on the wire; inside, requests and replies are jansson values,
- * converted at the edges. */
+/* The client API (clu.h, "The client API"): an nng rep socket served by contexts, each with its
+ * own aio and no thread: a request is answered from the aio's callback, or, for a write, from
+ * the proposal's callback once it commits, so that hundreds of writes can wait for their
+ * commit together and share Raft entries. Payloads are msgpack maps on the wire; inside,
+ * requests and replies are jansson values, converted at the edges. */
 #include <jansson.h>
 #include <msgpack.h>
 #include <nng/nng.h>
@@ -17,7 +18,7 @@
 
 #include "clu.h"
 
-#define WORKERS_MAX       64u
+#define CONTEXTS_MAX      1024u
 #define RECENT_KEYS       1024u /* idempotency keys remembered by a leader */
 #define KEY_BYTES_MAX     64u
 #define EVENT_QUEUE_DEPTH 8192 /* events queued per subscriber before the stream drops */
@@ -169,40 +170,30 @@ struct clu_api {
     pthread_t checker;
     bool checking, stopping; /* the checker runs; stop asked (guarded by lock) */
     uint8_t token_hash[LED_HASH_BYTES];
-    uint32_t workers;
-    pthread_t threads[WORKERS_MAX];
-    pthread_mutex_t lock; /* guards recent, waiters */
+    struct api_ctx *contexts; /* owned: context_count */
+    uint32_t context_count;
+    uint32_t pending_writes; /* proposed, not yet answered (guarded by lock) */
+    pthread_mutex_t lock;    /* guards recent, pending_writes, stopping, sync writes */
     pthread_cond_t cond;
     recent_key recent[RECENT_KEYS];
     uint32_t recent_next;
 };
-
-/* A write waiting for its proposal's answer. */
-typedef struct pending_write {
-    clu_api *api;
-    bool done;
-    tk_err err;
-    uint64_t index;
-    led_outcome outcome;
-} pending_write;
 
 static json_t *fail(const char *code, const char *detail)
 {
     return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", code, "detail", detail);
 }
 
-static void written(void *arg, tk_err err, uint64_t first_index, const led_outcome *outcomes,
-                    uint32_t count)
-{
-    pending_write *w = arg;
-    pthread_mutex_lock(&w->api->lock);
-    w->err = err;
-    w->index = first_index;
-    if (err == TK_OK && count > 0) w->outcome = outcomes[0];
-    w->done = true;
-    pthread_cond_broadcast(&w->api->cond);
-    pthread_mutex_unlock(&w->api->lock);
-}
+/* Where a write's reply goes (reply owned by the callee; NULL when out of memory). */
+typedef void write_done_fn(void *arg, json_t *reply);
+
+/* A write proposed and waiting for its commit. */
+typedef struct pending_write {
+    clu_api *api;
+    char key[KEY_BYTES_MAX];
+    write_done_fn *done;
+    void *arg;
+} pending_write;
 
 static int64_t wall_ns(void)
 {
@@ -382,58 +373,122 @@ static void remember(clu_api *api, const char *key, const json_t *reply)
     pthread_mutex_unlock(&api->lock);
 }
 
-static json_t *do_write(clu_api *api, const char *op, const json_t *req)
+/* The reply to a write that was proposed, once its outcome is known; remembers it by key when
+ * it committed, forgets the key otherwise (a retry may then propose). */
+static json_t *write_reply(clu_api *api, const char *key, tk_err err, uint64_t index,
+                           const led_outcome *outcome)
 {
-    clu_status st;
-    clu_node_status(api->node, &st);
-    if (st.role != CLU_ROLE_LEADER) {
-        json_t *r = fail("not_leader", "writes go to the leader");
-        json_object_set_new(r, "leader_api", json_string(st.leader_api));
-        return r;
-    }
-    char key[KEY_BYTES_MAX], detail[160];
-    led_event ev;
-    if (!text(req, "key", key, sizeof(key), true, detail, sizeof(detail)) ||
-        !event_of(op, req, &ev, detail, sizeof(detail)))
-        return fail("bad_request", detail);
-    led_event_error why = {0};
-    if (led_event_check(&ev, &why) != TK_OK) {
-        snprintf(detail, sizeof(detail), "field '%s': %s", why.field, why.reason);
-        return fail("bad_request", detail);
-    }
-    bool fresh = false;
-    json_t *reply = recall(api, key, &fresh);
-    if (!fresh) return reply;
-    pending_write w = {.api = api};
-    tk_err err = clu_node_propose(api->node, &ev, 1, written, &w);
-    if (err == TK_OK) {
-        pthread_mutex_lock(&api->lock);
-        while (!w.done)
-            pthread_cond_wait(&api->cond, &api->lock);
-        pthread_mutex_unlock(&api->lock);
-        err = w.err;
-    }
-    if (err == TK_OK) {
-        reply = json_pack("{s:b, s:I, s:s}", "ok", 1, "index", (json_int_t)w.index, "result",
-                          led_result_name(w.outcome.result));
-        if (w.outcome.result == LED_REJECTED) {
-            json_object_set_new(reply, "rule", json_string(led_rule_id(w.outcome.rule)));
-            json_object_set_new(reply, "rule_detail", json_string(w.outcome.detail));
+    json_t *reply = NULL;
+    if (err == TK_OK && outcome != NULL) {
+        reply = json_pack("{s:b, s:I, s:s}", "ok", 1, "index", (json_int_t)index, "result",
+                          led_result_name(outcome->result));
+        if (reply != NULL && outcome->result == LED_REJECTED) {
+            json_object_set_new(reply, "rule", json_string(led_rule_id(outcome->rule)));
+            json_object_set_new(reply, "rule_detail", json_string(outcome->detail));
         }
         remember(api, key, reply);
         return reply;
     }
     remember(api, key, NULL);
     if (err == TK_EPERM) {
+        clu_status st;
         clu_node_status(api->node, &st);
         reply = fail("not_leader", "leadership moved before the write was proposed");
-        json_object_set_new(reply, "leader_api", json_string(st.leader_api));
+        if (reply != NULL) json_object_set_new(reply, "leader_api", json_string(st.leader_api));
         return reply;
     }
     return fail(err == TK_EAGAIN ? "unknown" : "failed",
                 err == TK_EAGAIN ? "leadership was lost: the write may or may not have committed; "
                                    "retry with the same key"
+                : err == TK_OK   ? "the entry was refused"
                                  : tk_err_str(err));
+}
+
+/* The proposal's answer (the node's loop thread): the reply goes to whoever asked. */
+static void written(void *arg, tk_err err, uint64_t first_index, const led_outcome *outcomes,
+                    uint32_t count)
+{
+    pending_write *w = arg;
+    clu_api *api = w->api;
+    json_t *reply = write_reply(api, w->key, err, first_index, count > 0 ? &outcomes[0] : NULL);
+    w->done(w->arg, reply);
+    free(w);
+    pthread_mutex_lock(&api->lock);
+    api->pending_writes--;
+    pthread_cond_broadcast(&api->cond);
+    pthread_mutex_unlock(&api->lock);
+}
+
+/* Start a write: a reply at once when there is nothing to propose (not the leader, a bad
+ * request, a repeated key), else NULL: the event is proposed and done(arg, reply) follows, once,
+ * on the node's loop thread (or on this one, when the node refuses it at once). */
+static json_t *write_begin(clu_api *api, const char *op, const json_t *req, write_done_fn *done,
+                           void *arg)
+{
+    clu_status st;
+    clu_node_status(api->node, &st);
+    if (st.role != CLU_ROLE_LEADER) {
+        json_t *r = fail("not_leader", "writes go to the leader");
+        if (r != NULL) json_object_set_new(r, "leader_api", json_string(st.leader_api));
+        return r;
+    }
+    char detail[160];
+    led_event ev;
+    pending_write *w = calloc(1, sizeof(*w));
+    if (w == NULL) return fail("failed", "out of memory");
+    *w = (pending_write){.api = api, .done = done, .arg = arg};
+    if (!text(req, "key", w->key, sizeof(w->key), true, detail, sizeof(detail)) ||
+        !event_of(op, req, &ev, detail, sizeof(detail))) {
+        free(w);
+        return fail("bad_request", detail);
+    }
+    led_event_error why = {0};
+    if (led_event_check(&ev, &why) != TK_OK) {
+        snprintf(detail, sizeof(detail), "field '%s': %s", why.field, why.reason);
+        free(w);
+        return fail("bad_request", detail);
+    }
+    bool fresh = false;
+    json_t *reply = recall(api, w->key, &fresh);
+    if (!fresh) {
+        free(w);
+        return reply;
+    }
+    pthread_mutex_lock(&api->lock);
+    api->pending_writes++;
+    pthread_mutex_unlock(&api->lock);
+    tk_err err = clu_node_propose(api->node, &ev, 1, written, w);
+    if (err != TK_OK) written(w, err, 0, NULL, 0); /* refused before it was proposed */
+    return NULL;
+}
+
+/* A write answered on the calling thread (the divergence check's kill switch). */
+typedef struct sync_write {
+    clu_api *api;
+    bool done;
+    json_t *reply;
+} sync_write;
+
+static void sync_done(void *arg, json_t *reply)
+{
+    sync_write *w = arg;
+    pthread_mutex_lock(&w->api->lock);
+    w->reply = reply;
+    w->done = true;
+    pthread_cond_broadcast(&w->api->cond);
+    pthread_mutex_unlock(&w->api->lock);
+}
+
+static json_t *do_write(clu_api *api, const char *op, const json_t *req)
+{
+    sync_write w = {.api = api};
+    json_t *reply = write_begin(api, op, req, sync_done, &w);
+    if (reply != NULL) return reply;
+    pthread_mutex_lock(&api->lock);
+    while (!w.done)
+        pthread_cond_wait(&api->cond, &api->lock);
+    pthread_mutex_unlock(&api->lock);
+    return w.reply;
 }
 
 static json_t *money_json(int64_t v_e8)
@@ -531,9 +586,47 @@ static bool token_ok(const clu_api *api, const json_t *req)
     return CRYPTO_memcmp(h, api->token_hash, LED_HASH_BYTES) == 0;
 }
 
-/* Answer one request (a JSON object, or NULL if it was not a msgpack map). */
-static json_t *handle(clu_api *api, const json_t *req)
+/* One context: a request at a time, received, answered, then the next. */
+typedef struct api_ctx {
+    clu_api *api;
+    nng_ctx ctx;
+    nng_aio *aio;
+    bool sending; /* the aio carries a reply (else a receive) */
+} api_ctx;
+
+/* Send reply (consumed) on c, stamped with this node's id and applied index. */
+static void ctx_send(api_ctx *c, json_t *reply)
 {
+    if (reply == NULL) reply = fail("failed", "out of memory");
+    clu_status st;
+    clu_node_status(c->api->node, &st);
+    nng_msg *out = NULL;
+    if (reply != NULL) {
+        json_object_set_new(reply, "node_id", json_integer((json_int_t)st.node_id));
+        json_object_set_new(reply, "applied_index", json_integer((json_int_t)st.applied_index));
+        out = message_of(reply);
+        json_decref(reply);
+    }
+    if (out == NULL) { /* nothing to send: take the next request */
+        c->sending = false;
+        nng_ctx_recv(c->ctx, c->aio);
+        return;
+    }
+    c->sending = true;
+    nng_aio_set_msg(c->aio, out);
+    nng_ctx_send(c->ctx, c->aio);
+}
+
+static void ctx_write_done(void *arg, json_t *reply)
+{
+    ctx_send(arg, reply);
+}
+
+/* Answer one request (a JSON object, or NULL if it was not a msgpack map): the reply, or NULL
+ * when a write was proposed and its reply will follow on c. */
+static json_t *handle(api_ctx *c, const json_t *req)
+{
+    clu_api *api = c->api;
     if (req == NULL) return fail("bad_request", "the request is not a msgpack map");
     if (!token_ok(api, req)) return fail("unauthorized", "a valid token is required");
     const char *op = json_string_value(json_object_get(req, "op"));
@@ -550,40 +643,30 @@ static json_t *handle(clu_api *api, const json_t *req)
         return rc.items == NULL ? fail("failed", "out of memory")
                                 : json_pack("{s:b, s:o}", "ok", 1, op, rc.items);
     }
-    return do_write(api, op, req);
+    return write_begin(api, op, req, ctx_write_done, c);
 }
 
-static void *worker(void *arg)
+/* The aio's callback: a reply went out (take the next request), or a request came in. */
+static void ctx_done(void *arg)
 {
-    clu_api *api = arg;
-    nng_ctx ctx;
-    nng_aio *aio = NULL;
-    if (nng_ctx_open(&ctx, api->sock) != 0 || nng_aio_alloc(&aio, NULL, NULL) != 0) return NULL;
-    for (;;) {
-        nng_ctx_recv(ctx, aio);
-        nng_aio_wait(aio);
-        if (nng_aio_result(aio) != 0) break; /* closed */
-        nng_msg *msg = nng_aio_get_msg(aio);
-        json_t *req = object_of(nng_msg_body(msg), nng_msg_len(msg));
-        nng_msg_free(msg);
-        json_t *reply = handle(api, req);
-        json_decref(req);
-        if (reply == NULL) reply = fail("failed", "out of memory");
-        clu_status st;
-        clu_node_status(api->node, &st);
-        json_object_set_new(reply, "node_id", json_integer((json_int_t)st.node_id));
-        json_object_set_new(reply, "applied_index", json_integer((json_int_t)st.applied_index));
-        nng_msg *out = message_of(reply);
-        json_decref(reply);
-        if (out == NULL) continue;
-        nng_aio_set_msg(aio, out);
-        nng_ctx_send(ctx, aio);
-        nng_aio_wait(aio);
-        if (nng_aio_result(aio) != 0) nng_msg_free(out);
+    api_ctx *c = arg;
+    int rv = nng_aio_result(c->aio);
+    if (c->sending) {
+        c->sending = false;
+        if (rv != 0) nng_msg_free(nng_aio_get_msg(c->aio));
+        if (rv != NNG_ECLOSED) nng_ctx_recv(c->ctx, c->aio);
+        return;
     }
-    nng_aio_free(aio);
-    nng_ctx_close(ctx);
-    return NULL;
+    if (rv != 0) { /* closed: the API stops; anything else: a lost request, take the next */
+        if (rv != NNG_ECLOSED) nng_ctx_recv(c->ctx, c->aio);
+        return;
+    }
+    nng_msg *msg = nng_aio_get_msg(c->aio);
+    json_t *req = object_of(nng_msg_body(msg), nng_msg_len(msg));
+    nng_msg_free(msg);
+    json_t *reply = handle(c, req);
+    json_decref(req);
+    if (reply != NULL) ctx_send(c, reply);
 }
 
 /* ---- The event stream ------------------------------------------------------------------------ */
@@ -723,10 +806,10 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
     TK_ASSERT(opts != NULL && out != NULL && why != NULL);
     if (opts->url == NULL || opts->token == NULL || opts->token[0] == '\0' ||
         strlen(opts->token) >= sizeof(((clu_api *)0)->token) || opts->node == NULL ||
-        opts->workers < 1 || opts->workers > WORKERS_MAX) {
+        opts->workers < 1 || opts->workers > CONTEXTS_MAX) {
         snprintf(why, why_size,
                  "api: url, token (1..127 bytes), node and 1..%u workers are required",
-                 WORKERS_MAX);
+                 CONTEXTS_MAX);
         return TK_EINVAL;
     }
     clu_api *api = calloc(1, sizeof(*api));
@@ -734,7 +817,6 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
     api->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
     api->pub = (nng_socket)NNG_SOCKET_INITIALIZER;
     api->node = opts->node;
-    api->workers = 0; /* threads started so far: clu_api_stop joins these */
     snprintf(api->token, sizeof(api->token), "%s", opts->token);
     api->peer_count = opts->peer_count < CLU_NODES_MAX ? opts->peer_count : CLU_NODES_MAX;
     memcpy(api->peers, opts->peer_apis, sizeof(api->peers));
@@ -767,16 +849,29 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
         }
         clu_node_on_committed(api->node, publish, api);
     }
-    while (api->workers < opts->workers &&
-           pthread_create(&api->threads[api->workers], NULL, worker, api) == 0)
-        api->workers++;
-    if (api->workers > 0 && api->check_interval_ms > 0 && api->peer_count > 0)
+    api->contexts = calloc(opts->workers, sizeof(*api->contexts));
+    if (api->contexts == NULL) {
+        clu_api_stop(api);
+        return TK_ENOMEM;
+    }
+    for (; api->context_count < opts->workers; api->context_count++) {
+        api_ctx *c = &api->contexts[api->context_count];
+        c->api = api;
+        if (nng_ctx_open(&c->ctx, api->sock) != 0) break;
+        if (nng_aio_alloc(&c->aio, ctx_done, c) != 0) {
+            nng_ctx_close(c->ctx);
+            break;
+        }
+    }
+    if (api->check_interval_ms > 0 && api->peer_count > 0)
         api->checking = pthread_create(&api->checker, NULL, checker, api) == 0;
-    if (api->workers == 0 ||
+    if (api->context_count < opts->workers ||
         (api->check_interval_ms > 0 && api->peer_count > 0 && !api->checking)) {
         clu_api_stop(api);
         return TK_ENOMEM;
     }
+    for (uint32_t i = 0; i < api->context_count; i++) /* serve */
+        nng_ctx_recv(api->contexts[i].ctx, api->contexts[i].aio);
     *out = api;
     return TK_OK;
 }
@@ -793,9 +888,17 @@ void clu_api_stop(clu_api *api)
         clu_node_on_committed(api->node, NULL, NULL); /* no publish after this */
         nng_close(api->pub);
     }
-    nng_close(api->sock); /* every worker's receive fails: they end */
-    for (uint32_t i = 0; i < api->workers; i++)
-        pthread_join(api->threads[i], NULL);
+    nng_close(api->sock);           /* every context's receive and send fail: no new request */
+    pthread_mutex_lock(&api->lock); /* writes in flight answer into closed contexts */
+    while (api->pending_writes > 0)
+        pthread_cond_wait(&api->cond, &api->lock);
+    pthread_mutex_unlock(&api->lock);
+    for (uint32_t i = 0; i < api->context_count; i++) {
+        nng_aio_stop(api->contexts[i].aio); /* waits for its callback */
+        nng_aio_free(api->contexts[i].aio);
+        nng_ctx_close(api->contexts[i].ctx);
+    }
+    free(api->contexts);
     for (uint32_t i = 0; i < RECENT_KEYS; i++)
         json_decref(api->recent[i].reply);
     pthread_mutex_destroy(&api->lock);

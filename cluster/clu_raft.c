@@ -849,8 +849,8 @@ static int node_bootstrap_and_start(clu_node *node)
     if (rv == RAFT_CANTBOOTSTRAP) rv = 0; /* bootstrapped on an earlier start */
     if (rv == 0) rv = raft_start(&node->raft);
     if (rv != 0) {
-        snprintf(node->start_error, sizeof(node->start_error), "raft_start: %s",
-                 raft_errmsg(&node->raft));
+        snprintf(node->start_error, sizeof(node->start_error), "raft_start: %s (%s)",
+                 raft_strerror(rv), raft_errmsg(&node->raft));
         raft_close(&node->raft, on_raft_closed);
     }
     return rv;

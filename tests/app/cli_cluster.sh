@@ -27,11 +27,12 @@ failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 token="test-token-$RANDOM$RANDOM"
 
-# A base port with 4 x 3 free ports above it.
+# A base port with 4 x 3 free ports above it, below the ephemeral range (32768 and up) so that
+# no outgoing connection takes one of them later.
 base=$(python3 - <<'PY'
 import random, socket
 for _ in range(200):
-    b = random.randrange(20000, 60000, 10)
+    b = random.randrange(20000, 32000, 10)
     try:
         socks = []
         for k in range(4):
