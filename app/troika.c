@@ -33,8 +33,7 @@ static void usage(FILE *out)
 
 /* What the demo will run once each piece lands, and the issue that brings it. */
 static const char *const demo_missing[] = {
-    "the Raft protocol guard around libraft 0.15 (issue 7), and the trading actors running on\n"
-    "    the cluster's leader (issues 6 and 8)",
+    "the Raft protocol guard (issue 7), and trading actors on the leader (issues 6 and 8)",
     "live Binance feed and venue with reconciliation (issue 8)",
     "chaos harness (issue 9)",
 };
