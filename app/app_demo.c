@@ -290,33 +290,15 @@ static void demo_settle(const app_node_config cfgs[3], uint32_t max_ms)
     }
 }
 
-/* A write through node n's API (following the leader), as `troika kill-switch` sends it. */
-static bool demo_kill_switch(const app_node_config *cfg, bool on, const char *key)
+/* `troika kill-switch on|off --reason demo --config <node's config> --key KEY`: through that
+ * node, following it to the leader. */
+static bool demo_kill_switch(const char *config, bool on, const char *key)
 {
-    char request[256], *reply = NULL, why[256];
-    snprintf(request, sizeof(request),
-             "{\"op\": \"kill_switch\", \"on\": %s, \"reason\": \"demo\", \"key\": \"%s\"}",
-             on ? "true" : "false", key);
-    char url[CLU_ADDRESS_BYTES];
-    snprintf(url, sizeof(url), "%s", app_node_self(cfg)->api);
-    json_t *r = NULL;
-    for (int hop = 0; hop < 3; hop++) {
-        json_decref(r);
-        r = NULL;
-        if (clu_api_call(url, cfg->token, request, 5000, &reply, why, sizeof(why)) != TK_OK) break;
-        r = json_loads(reply, 0, NULL);
-        free(reply);
-        const char *leader = json_string_value(json_object_get(r, "leader_api"));
-        if (json_is_true(json_object_get(r, "ok")) || leader == NULL || leader[0] == '\0') break;
-        snprintf(url, sizeof(url), "%s", leader);
-    }
-    bool ok = json_is_true(json_object_get(r, "ok"));
-    if (ok)
-        printf("  kill switch %s: committed at ledger index %lld by node %lld\n", on ? "on" : "off",
-               (long long)json_integer_value(json_object_get(r, "index")),
-               (long long)json_integer_value(json_object_get(r, "node_id")));
-    json_decref(r);
-    return ok;
+    char *argv[] = {"kill-switch",  on ? "on" : "off", "--reason",  "demo", "--config",
+                    (char *)config, "--key",           (char *)key, NULL};
+    printf("  troika kill-switch %s through %s: ", on ? "on" : "off", config);
+    fflush(stdout);
+    return app_client_main(8, argv) == 0;
 }
 
 /* A base port P with P+1..P+3, P+101..P+103, P+201..P+203 and P+301..P+303 free on loopback
@@ -378,7 +360,8 @@ static int demo_cluster(const char *out_dir)
     } else {
         printf("  node %u leads\n", leader);
         uint32_t follower = leader % 3 + 1;
-        bool ok = demo_kill_switch(&cfgs[follower - 1], true, "demo-on");
+        snprintf(path, sizeof(path), "%s/node%u.yaml", dir, follower);
+        bool ok = demo_kill_switch(path, true, "demo-on");
         snprintf(path, sizeof(path), "%s/node%u.pid", dir, leader);
         FILE *f = fopen(path, "r");
         long pid = 0;
@@ -394,7 +377,8 @@ static int demo_cluster(const char *out_dir)
         if (next != 0) {
             printf("  node %u leads %.0f ms later\n", next,
                    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
-            ok = demo_kill_switch(&cfgs[next - 1], false, "demo-off") && ok;
+            snprintf(path, sizeof(path), "%s/node%u.yaml", dir, next);
+            ok = demo_kill_switch(path, false, "demo-off") && ok;
         }
         demo_settle(cfgs, 15000); /* the monitor restarts the killed node; it catches up */
         printf("  troika cluster status --dir %s:\n", dir);

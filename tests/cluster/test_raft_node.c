@@ -367,10 +367,11 @@ static void single_open(cluster *c, const char *name)
     node_start(c, 0);
 }
 
-static void pair_open(pair *p)
+/* name_a and name_b go into each one's LeaderChanged: equal names, equal states. */
+static void pair_open(pair *p, const char *name_a, const char *name_b)
 {
-    single_open(&p->a, "a");
-    single_open(&p->b, "b");
+    single_open(&p->a, name_a);
+    single_open(&p->b, name_b);
     for (unsigned i = 0; i < 2; i++)
         snprintf(p->url[i], sizeof(p->url[i]), "tcp://127.0.0.1:%u", (unsigned)free_port());
     for (unsigned i = 0; i < 2; i++) {
@@ -424,22 +425,7 @@ static void test_equal_replicas_agree(void **unused)
 {
     (void)unused;
     pair p;
-    single_open(&p.a, "same");
-    single_open(&p.b, "same");
-    for (unsigned i = 0; i < 2; i++)
-        snprintf(p.url[i], sizeof(p.url[i]), "tcp://127.0.0.1:%u", (unsigned)free_port());
-    for (unsigned i = 0; i < 2; i++) {
-        clu_api_opts ao = {.url = p.url[i],
-                           .token = "t",
-                           .node = (i == 0 ? &p.a : &p.b)->nodes[0],
-                           .workers = 2,
-                           .peer_count = 1,
-                           .check_interval_ms = 50};
-        snprintf(ao.peer_apis[0], sizeof(ao.peer_apis[0]), "%s", p.url[1 - i]);
-        char why[256];
-        if (clu_api_start(&ao, &p.api[i], why, sizeof(why)) != TK_OK) fail_msg("%s", why);
-    }
-    assert_true(wait_leader(&p.a, 5000) == 0 && wait_leader(&p.b, 5000) == 0);
+    pair_open(&p, "same", "same");
     propose_same(&p.a, "s");
     propose_same(&p.b, "s");
     clu_hash_point pa[CLU_HASH_POINTS], pb[CLU_HASH_POINTS];
@@ -468,7 +454,7 @@ static void test_divergence_halts_trading(void **unused)
 {
     (void)unused;
     pair p;
-    pair_open(&p);
+    pair_open(&p, "a", "b");
     propose_same(&p.a, "s");
     propose_same(&p.b, "s");
     clu_status sa = {0}, sb = {0};
