@@ -3,6 +3,7 @@
  * the proposal's callback once it commits, so that hundreds of writes can wait for their
  * commit together and share Raft entries. Payloads are msgpack maps on the wire; inside,
  * requests and replies are jansson values, converted at the edges. */
+#include <errno.h>
 #include <jansson.h>
 #include <msgpack.h>
 #include <nng/nng.h>
@@ -174,8 +175,10 @@ struct clu_api {
     uint32_t context_count;
     uint32_t pending_writes; /* proposed, not yet answered (guarded by lock) */
     pthread_mutex_t lock;    /* guards recent, pending_writes, stopping, sync writes */
-    pthread_cond_t cond;
+    pthread_cond_t cond;     /* a sync write answered; the last write answered after stop */
+    pthread_cond_t stop_cond; /* stop asked (wakes the checker between its rounds) */
     recent_key recent[RECENT_KEYS];
+    json_t *recent_index; /* key -> its slot in recent (a jansson hash table) */
     uint32_t recent_next;
 };
 
@@ -330,26 +333,34 @@ static bool event_of(const char *op, const json_t *req, led_event *ev, char *det
     return false;
 }
 
+/* The ring slot holding key, or -1 (lock held). */
+static json_int_t recent_find(const clu_api *api, const char *key)
+{
+    const json_t *slot = json_object_get(api->recent_index, key);
+    return slot != NULL ? json_integer_value(slot) : -1;
+}
+
 /* The remembered answer to key (a new reference), marking it in flight when unseen. *fresh
  * tells the caller to propose. */
 static json_t *recall(clu_api *api, const char *key, bool *fresh)
 {
     pthread_mutex_lock(&api->lock);
     json_t *reply = NULL;
-    *fresh = true;
-    for (uint32_t i = 0; i < RECENT_KEYS && *fresh; i++) {
-        if (strcmp(api->recent[i].key, key) != 0) continue;
-        *fresh = false;
-        reply = api->recent[i].reply != NULL
-                    ? json_deep_copy(api->recent[i].reply)
+    json_int_t at = recent_find(api, key);
+    *fresh = at < 0;
+    if (!*fresh) {
+        reply = api->recent[at].reply != NULL
+                    ? json_deep_copy(api->recent[at].reply)
                     : fail("in_progress", "a write with this key is in flight: ask again");
-    }
-    if (*fresh) {
+    } else {
         recent_key *slot = &api->recent[api->recent_next];
-        api->recent_next = (api->recent_next + 1) % RECENT_KEYS;
+        if (slot->key[0] != '\0') json_object_del(api->recent_index, slot->key);
         json_decref(slot->reply);
         slot->reply = NULL;
         snprintf(slot->key, sizeof(slot->key), "%s", key);
+        if (json_object_set_new(api->recent_index, key, json_integer(api->recent_next)) != 0)
+            slot->key[0] = '\0'; /* out of memory: the key is not remembered */
+        api->recent_next = (api->recent_next + 1) % RECENT_KEYS;
     }
     pthread_mutex_unlock(&api->lock);
     return reply;
@@ -359,16 +370,14 @@ static json_t *recall(clu_api *api, const char *key, bool *fresh)
 static void remember(clu_api *api, const char *key, const json_t *reply)
 {
     pthread_mutex_lock(&api->lock);
-    for (uint32_t i = 0; i < RECENT_KEYS; i++) {
-        if (strcmp(api->recent[i].key, key) != 0) continue;
-        if (reply != NULL) {
-            api->recent[i].reply = json_deep_copy(reply);
-            if (api->recent[i].reply != NULL)
-                json_object_set_new(api->recent[i].reply, "duplicate", json_true());
-        } else {
-            api->recent[i].key[0] = '\0';
-        }
-        break;
+    json_int_t at = recent_find(api, key);
+    if (at >= 0 && reply != NULL) {
+        api->recent[at].reply = json_deep_copy(reply);
+        if (api->recent[at].reply != NULL)
+            json_object_set_new(api->recent[at].reply, "duplicate", json_true());
+    } else if (at >= 0) {
+        json_object_del(api->recent_index, key);
+        api->recent[at].key[0] = '\0';
     }
     pthread_mutex_unlock(&api->lock);
 }
@@ -415,7 +424,7 @@ static void written(void *arg, tk_err err, uint64_t first_index, const led_outco
     free(w);
     pthread_mutex_lock(&api->lock);
     api->pending_writes--;
-    pthread_cond_broadcast(&api->cond);
+    if (api->pending_writes == 0 && api->stopping) pthread_cond_broadcast(&api->cond);
     pthread_mutex_unlock(&api->lock);
 }
 
@@ -777,7 +786,10 @@ static void *checker(void *arg)
         uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)api->check_interval_ms * 1000000u;
         until.tv_sec += (time_t)(ns / 1000000000u);
         until.tv_nsec = (long)(ns % 1000000000u);
-        pthread_cond_timedwait(&api->cond, &api->lock, &until);
+        /* one round per interval, whatever else wakes the condition */
+        while (!api->stopping &&
+               pthread_cond_timedwait(&api->stop_cond, &api->lock, &until) != ETIMEDOUT) {
+        }
         if (api->stopping) break;
         pthread_mutex_unlock(&api->lock);
         clu_hash_point mine[CLU_HASH_POINTS], theirs[CLU_HASH_POINTS];
@@ -814,6 +826,11 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
     }
     clu_api *api = calloc(1, sizeof(*api));
     if (api == NULL) return TK_ENOMEM;
+    api->recent_index = json_object();
+    if (api->recent_index == NULL) {
+        free(api);
+        return TK_ENOMEM;
+    }
     api->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
     api->pub = (nng_socket)NNG_SOCKET_INITIALIZER;
     api->node = opts->node;
@@ -824,6 +841,7 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
     led_sha256((const uint8_t *)opts->token, strlen(opts->token), api->token_hash);
     pthread_mutex_init(&api->lock, NULL);
     pthread_cond_init(&api->cond, NULL);
+    pthread_cond_init(&api->stop_cond, NULL);
     int rv = nng_rep0_open(&api->sock);
     if (rv == 0) rv = nng_listen(api->sock, opts->url, NULL, 0);
     if (rv != 0) {
@@ -831,6 +849,8 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
         if (nng_socket_id(api->sock) > 0) nng_close(api->sock);
         pthread_mutex_destroy(&api->lock);
         pthread_cond_destroy(&api->cond);
+        pthread_cond_destroy(&api->stop_cond);
+        json_decref(api->recent_index);
         free(api);
         return rv == NNG_EADDRINUSE                                            ? TK_EEXIST
                : rv == NNG_EADDRINVAL || rv == NNG_EINVAL || rv == NNG_ENOTSUP ? TK_EINVAL
@@ -881,7 +901,7 @@ void clu_api_stop(clu_api *api)
     if (api == NULL) return;
     pthread_mutex_lock(&api->lock);
     api->stopping = true;
-    pthread_cond_broadcast(&api->cond);
+    pthread_cond_broadcast(&api->stop_cond);
     pthread_mutex_unlock(&api->lock);
     if (api->checking) pthread_join(api->checker, NULL);
     if (nng_socket_id(api->pub) > 0) {
@@ -901,8 +921,10 @@ void clu_api_stop(clu_api *api)
     free(api->contexts);
     for (uint32_t i = 0; i < RECENT_KEYS; i++)
         json_decref(api->recent[i].reply);
+    json_decref(api->recent_index);
     pthread_mutex_destroy(&api->lock);
     pthread_cond_destroy(&api->cond);
+    pthread_cond_destroy(&api->stop_cond);
     free(api);
 }
 
