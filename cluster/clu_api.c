@@ -173,9 +173,9 @@ struct clu_api {
     uint8_t token_hash[LED_HASH_BYTES];
     struct api_ctx *contexts; /* owned: context_count */
     uint32_t context_count;
-    uint32_t pending_writes; /* proposed, not yet answered (guarded by lock) */
-    pthread_mutex_t lock;    /* guards recent, pending_writes, stopping, sync writes */
-    pthread_cond_t cond;     /* a sync write answered; the last write answered after stop */
+    uint32_t pending_writes;  /* proposed, not yet answered (guarded by lock) */
+    pthread_mutex_t lock;     /* guards recent, pending_writes, stopping, sync writes */
+    pthread_cond_t cond;      /* a sync write answered; the last write answered after stop */
     pthread_cond_t stop_cond; /* stop asked (wakes the checker between its rounds) */
     recent_key recent[RECENT_KEYS];
     json_t *recent_index; /* key -> its slot in recent (a jansson hash table) */
