@@ -15,10 +15,10 @@ static void export_usage(FILE *out)
                  "[--to J]\n"
                  "Write the events of the store at DIR to stdout, replayed and checked as by\n"
                  "`audit verify`, each with its outcome (applied, rejected with the risk rule,\n"
-                 "refused with the reason) and chain hash. CSV has the columns index, time, type,\n"
-                 "result, rule, detail, chain_hash, then the event's fields: with --type, one\n"
-                 "column per field of that type; without, one column \"fields\" holding them as\n"
-                 "JSON. Money is written as exact decimals.\n"
+                 "refused with the reason), chain hash and idempotency key (empty for none). CSV\n"
+                 "has the columns index, time, type, result, rule, detail, chain_hash, key, then\n"
+                 "the event's fields: with --type, one column per field of that type; without,\n"
+                 "one column \"fields\" holding them as JSON. Money is written as exact decimals.\n"
                  "  --data-dir DIR   the store (RocksDB directory)\n"
                  "  --format F       csv or jsonl\n"
                  "  --type T         only events of type T (OrderFilled, RiskLimitsSet, ...)\n"
@@ -84,20 +84,25 @@ static void export_row(void *arg, const es_replay_step *step)
     const char *rule = out->result == LED_REJECTED ? led_rule_id(out->rule) : "";
     json_t *fields = fields_json(step->ev);
     if (!ctx->csv) {
-        json_t *row = json_pack("{s:I, s:I, s:s, s:s, s:o, s:s, s:s, s:s, s:s}", "index",
+        json_t *row = json_pack("{s:I, s:I, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s}", "index",
                                 (json_int_t)step->index, "ts_ns", (json_int_t)step->ev->ts_ns,
                                 "time", when, "type", led_event_type_name(step->ev->type), "fields",
                                 fields, "result", led_result_name(out->result), "rule", rule,
-                                "detail", out->detail, "chain_hash", hex);
+                                "detail", out->detail, "chain_hash", hex, "key", step->ev->key);
         char *text = row != NULL ? json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (text != NULL) printf("%s\n", text);
         free(text);
         json_decref(row);
         return;
     }
-    const char *head[] = {
-        index,       when, led_event_type_name(step->ev->type), led_result_name(out->result), rule,
-        out->detail, hex};
+    const char *head[] = {index,
+                          when,
+                          led_event_type_name(step->ev->type),
+                          led_result_name(out->result),
+                          rule,
+                          out->detail,
+                          hex,
+                          step->ev->key};
     for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
         csv_field(head[i], false);
     if (ctx->type == 0) {
@@ -117,7 +122,7 @@ static void export_row(void *arg, const es_replay_step *step)
 
 static void csv_header(led_event_type type)
 {
-    printf("index,time,type,result,rule,detail,chain_hash");
+    printf("index,time,type,result,rule,detail,chain_hash,key");
     if (type == 0) {
         printf(",fields\n");
         return;

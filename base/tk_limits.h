@@ -50,6 +50,10 @@
 #ifndef LED_STRATEGIES_MAX
 #define LED_STRATEGIES_MAX 64u
 #endif
+/* Idempotency keys the ledger remembers (the most recent ones). */
+#ifndef LED_KEYS_MAX
+#define LED_KEYS_MAX 4096u
+#endif
 /* Orders not yet in a terminal state. */
 #ifndef LED_ORDERS_OPEN_MAX
 #define LED_ORDERS_OPEN_MAX 4096u

@@ -419,14 +419,15 @@ void clu_node_on_committed(clu_node *node, clu_committed_fn *fn, void *arg);
 /* A request is a msgpack map {"token": str, "op": str, ...arguments}; a reply is a msgpack map
  * {"ok": bool, "node_id": u64, "applied_index": u64 (the Raft index the answer reflects), ...}
  * with, when ok is false, "error" (a code: "unauthorized", "bad_request", "not_leader",
- * "unknown", "in_progress", "failed") and "detail" (text), and with "not_leader" the leader's
+ * "unknown", "failed") and "detail" (text), and with "not_leader" the leader's
  * "leader_api" ("" if unknown). docs/api.md lists every op and field:
  *   reads (any node):  status, orders, positions, balances, hashes
  *   events (pub):      every committed event, on clu_api_opts.events_url
  *   writes (leader):   kill_switch {on, reason}, risk_limits {...}, strategy {name, enabled},
  *                      order {symbol, side, kind, qty, price, reduce_only}, cancel {order_index}
- * Every write carries "key", the client's idempotency key: the leader answers a repeated key
- * with the first answer and "duplicate": true, and proposes nothing. */
+ * Every write carries "key", the client's idempotency key, which travels in the event: the
+ * ledger refuses a repeat of a recent key on every replica, and the reply to a repeat is the
+ * first write's index and decision with "duplicate": true (docs/api.md, "Idempotency"). */
 
 typedef struct clu_api clu_api;
 

@@ -20,8 +20,6 @@
 #include "clu.h"
 
 #define CONTEXTS_MAX      1024u
-#define RECENT_KEYS       1024u /* idempotency keys remembered by a leader */
-#define KEY_BYTES_MAX     64u
 #define EVENT_QUEUE_DEPTH 8192 /* events queued per subscriber before the stream drops */
 
 /* ---- msgpack <-> JSON ---------------------------------------------------------------------- */
@@ -156,11 +154,6 @@ static json_t *object_of(const void *body, size_t size)
 
 /* ---- The server ------------------------------------------------------------------------------ */
 
-typedef struct recent_key {
-    char key[KEY_BYTES_MAX];
-    json_t *reply; /* owned; NULL while the write is in flight */
-} recent_key;
-
 struct clu_api {
     nng_socket sock;
     nng_socket pub; /* the event stream; id 0 when there is none */
@@ -174,12 +167,9 @@ struct clu_api {
     struct api_ctx *contexts; /* owned: context_count */
     uint32_t context_count;
     uint32_t pending_writes;  /* proposed, not yet answered (guarded by lock) */
-    pthread_mutex_t lock;     /* guards recent, pending_writes, stopping, sync writes */
+    pthread_mutex_t lock;     /* guards pending_writes, stopping, sync writes */
     pthread_cond_t cond;      /* a sync write answered; the last write answered after stop */
     pthread_cond_t stop_cond; /* stop asked (wakes the checker between its rounds) */
-    recent_key recent[RECENT_KEYS];
-    json_t *recent_index; /* key -> its slot in recent (a jansson hash table) */
-    uint32_t recent_next;
 };
 
 static json_t *fail(const char *code, const char *detail)
@@ -193,7 +183,6 @@ typedef void write_done_fn(void *arg, json_t *reply);
 /* A write proposed and waiting for its commit. */
 typedef struct pending_write {
     clu_api *api;
-    char key[KEY_BYTES_MAX];
     write_done_fn *done;
     void *arg;
 } pending_write;
@@ -333,72 +322,25 @@ static bool event_of(const char *op, const json_t *req, led_event *ev, char *det
     return false;
 }
 
-/* The ring slot holding key, or -1 (lock held). */
-static json_int_t recent_find(const clu_api *api, const char *key)
-{
-    const json_t *slot = json_object_get(api->recent_index, key);
-    return slot != NULL ? json_integer_value(slot) : -1;
-}
-
-/* The remembered answer to key (a new reference), marking it in flight when unseen. *fresh
- * tells the caller to propose. */
-static json_t *recall(clu_api *api, const char *key, bool *fresh)
-{
-    pthread_mutex_lock(&api->lock);
-    json_t *reply = NULL;
-    json_int_t at = recent_find(api, key);
-    *fresh = at < 0;
-    if (!*fresh) {
-        reply = api->recent[at].reply != NULL
-                    ? json_deep_copy(api->recent[at].reply)
-                    : fail("in_progress", "a write with this key is in flight: ask again");
-    } else {
-        recent_key *slot = &api->recent[api->recent_next];
-        if (slot->key[0] != '\0') json_object_del(api->recent_index, slot->key);
-        json_decref(slot->reply);
-        slot->reply = NULL;
-        snprintf(slot->key, sizeof(slot->key), "%s", key);
-        if (json_object_set_new(api->recent_index, key, json_integer(api->recent_next)) != 0)
-            slot->key[0] = '\0'; /* out of memory: the key is not remembered */
-        api->recent_next = (api->recent_next + 1) % RECENT_KEYS;
-    }
-    pthread_mutex_unlock(&api->lock);
-    return reply;
-}
-
-/* Remember key's answer (reply: committed) or forget the key (NULL: retry may propose). */
-static void remember(clu_api *api, const char *key, const json_t *reply)
-{
-    pthread_mutex_lock(&api->lock);
-    json_int_t at = recent_find(api, key);
-    if (at >= 0 && reply != NULL) {
-        api->recent[at].reply = json_deep_copy(reply);
-        if (api->recent[at].reply != NULL)
-            json_object_set_new(api->recent[at].reply, "duplicate", json_true());
-    } else if (at >= 0) {
-        json_object_del(api->recent_index, key);
-        api->recent[at].key[0] = '\0';
-    }
-    pthread_mutex_unlock(&api->lock);
-}
-
-/* The reply to a write that was proposed, once its outcome is known; remembers it by key when
- * it committed, forgets the key otherwise (a retry may then propose). */
-static json_t *write_reply(clu_api *api, const char *key, tk_err err, uint64_t index,
-                           const led_outcome *outcome)
+/* The reply to a write that was proposed, once its outcome is known. A repeat of a key the
+ * ledger remembers is answered with the first write's index and decision, marked duplicate. */
+static json_t *write_reply(clu_api *api, tk_err err, uint64_t index, const led_outcome *outcome)
 {
     json_t *reply = NULL;
     if (err == TK_OK && outcome != NULL) {
-        reply = json_pack("{s:b, s:I, s:s}", "ok", 1, "index", (json_int_t)index, "result",
-                          led_result_name(outcome->result));
-        if (reply != NULL && outcome->result == LED_REJECTED) {
-            json_object_set_new(reply, "rule", json_string(led_rule_id(outcome->rule)));
-            json_object_set_new(reply, "rule_detail", json_string(outcome->detail));
+        bool repeat = outcome->duplicate_of != 0;
+        led_result result = repeat ? outcome->original_result : outcome->result;
+        led_rule rule = repeat ? outcome->original_rule : outcome->rule;
+        reply = json_pack("{s:b, s:I, s:s}", "ok", 1, "index",
+                          (json_int_t)(repeat ? outcome->duplicate_of : index), "result",
+                          led_result_name(result));
+        if (reply != NULL && result == LED_REJECTED) {
+            json_object_set_new(reply, "rule", json_string(led_rule_id(rule)));
+            if (!repeat) json_object_set_new(reply, "rule_detail", json_string(outcome->detail));
         }
-        remember(api, key, reply);
+        if (reply != NULL && repeat) json_object_set_new(reply, "duplicate", json_true());
         return reply;
     }
-    remember(api, key, NULL);
     if (err == TK_EPERM) {
         clu_status st;
         clu_node_status(api->node, &st);
@@ -419,7 +361,7 @@ static void written(void *arg, tk_err err, uint64_t first_index, const led_outco
 {
     pending_write *w = arg;
     clu_api *api = w->api;
-    json_t *reply = write_reply(api, w->key, err, first_index, count > 0 ? &outcomes[0] : NULL);
+    json_t *reply = write_reply(api, err, first_index, count > 0 ? &outcomes[0] : NULL);
     w->done(w->arg, reply);
     free(w);
     pthread_mutex_lock(&api->lock);
@@ -443,26 +385,17 @@ static json_t *write_begin(clu_api *api, const char *op, const json_t *req, writ
     }
     char detail[160];
     led_event ev;
-    pending_write *w = calloc(1, sizeof(*w));
-    if (w == NULL) return fail("failed", "out of memory");
-    *w = (pending_write){.api = api, .done = done, .arg = arg};
-    if (!text(req, "key", w->key, sizeof(w->key), true, detail, sizeof(detail)) ||
-        !event_of(op, req, &ev, detail, sizeof(detail))) {
-        free(w);
+    if (!event_of(op, req, &ev, detail, sizeof(detail)) ||
+        !text(req, "key", ev.key, sizeof(ev.key), true, detail, sizeof(detail)))
         return fail("bad_request", detail);
-    }
     led_event_error why = {0};
     if (led_event_check(&ev, &why) != TK_OK) {
         snprintf(detail, sizeof(detail), "field '%s': %s", why.field, why.reason);
-        free(w);
         return fail("bad_request", detail);
     }
-    bool fresh = false;
-    json_t *reply = recall(api, w->key, &fresh);
-    if (!fresh) {
-        free(w);
-        return reply;
-    }
+    pending_write *w = calloc(1, sizeof(*w));
+    if (w == NULL) return fail("failed", "out of memory");
+    *w = (pending_write){.api = api, .done = done, .arg = arg};
     pthread_mutex_lock(&api->lock);
     api->pending_writes++;
     pthread_mutex_unlock(&api->lock);
@@ -747,7 +680,7 @@ static void halt_trading(clu_api *api, uint64_t index, const char *peer)
     clu_status st;
     clu_node_status(api->node, &st);
     if (st.kill_switch) return;
-    char key[KEY_BYTES_MAX], reason[LED_TEXT_BYTES];
+    char key[LED_KEY_BYTES], reason[LED_TEXT_BYTES];
     snprintf(key, sizeof(key), "divergence-%llu-%llu", (unsigned long long)st.node_id,
              (unsigned long long)index);
     snprintf(reason, sizeof(reason), "replicas diverged at ledger index %llu (node %llu, %s)",
@@ -826,11 +759,6 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
     }
     clu_api *api = calloc(1, sizeof(*api));
     if (api == NULL) return TK_ENOMEM;
-    api->recent_index = json_object();
-    if (api->recent_index == NULL) {
-        free(api);
-        return TK_ENOMEM;
-    }
     api->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
     api->pub = (nng_socket)NNG_SOCKET_INITIALIZER;
     api->node = opts->node;
@@ -850,7 +778,6 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
         pthread_mutex_destroy(&api->lock);
         pthread_cond_destroy(&api->cond);
         pthread_cond_destroy(&api->stop_cond);
-        json_decref(api->recent_index);
         free(api);
         return rv == NNG_EADDRINUSE                                            ? TK_EEXIST
                : rv == NNG_EADDRINVAL || rv == NNG_EINVAL || rv == NNG_ENOTSUP ? TK_EINVAL
@@ -919,9 +846,6 @@ void clu_api_stop(clu_api *api)
         nng_ctx_close(api->contexts[i].ctx);
     }
     free(api->contexts);
-    for (uint32_t i = 0; i < RECENT_KEYS; i++)
-        json_decref(api->recent[i].reply);
-    json_decref(api->recent_index);
     pthread_mutex_destroy(&api->lock);
     pthread_cond_destroy(&api->cond);
     pthread_cond_destroy(&api->stop_cond);

@@ -90,6 +90,7 @@ size_t led_format(int64_t value_e8, char *buf, size_t buf_size);
 #define LED_NAME_BYTES   32u /* strategy, feed and node names */
 #define LED_ID_BYTES     48u /* client order ids, venue order ids, fill ids */
 #define LED_TEXT_BYTES   96u /* reasons and venue messages */
+#define LED_KEY_BYTES    64u /* client idempotency keys */
 
 /* The catalogue of DESIGN.md. The numbers are stable: they are not written to the wire (the
  * type is written by name) but code switches on them. */
@@ -120,11 +121,15 @@ typedef enum led_feed_status { LED_FEED_OK, LED_FEED_STALE, LED_FEED_GAP } led_f
 
 /* One event. ts_ns is the event's own time (ns since the Unix epoch, UTC): time enters the
  * ledger only as a field. Orders are named by the ledger index of their OrderRequested
- * (order_index); the client order id sent to a venue is derived from it. */
+ * (order_index); the client order id sent to a venue is derived from it. key is the client's
+ * idempotency key of a write made through the API (1..63 printable ASCII bytes), or "" for
+ * none: the ledger applies the first event with a key and refuses any later one that repeats
+ * it while the key is among the last LED_KEYS_MAX (docs/ledger.md, "Idempotency keys"). */
 typedef struct led_event {
     led_event_type type;
     uint32_t version; /* schema version of this type; 1 for every type so far */
     int64_t ts_ns;
+    char key[LED_KEY_BYTES];
     union {
         struct led_ev_instrument_defined {
             char symbol[LED_SYMBOL_BYTES];
@@ -383,7 +388,8 @@ const char *led_rule_id(led_rule rule);
  *   APPLIED   the state changed as the event says (an OrderRequested: the gate accepted it).
  *   SKIPPED   the index was at or below the last applied one: nothing changed (idempotence).
  *   REFUSED   the event does not fit the state (an illegal order transition, an unknown order
- *             or instrument, a full table, an overflow): nothing changed but the last index;
+ *             or instrument, a full table, an overflow) or repeats a recent idempotency key:
+ *             nothing changed but the last index (and the recent keys, for a first key);
  *             detail says why.
  *   REJECTED  an OrderRequested the risk gate refused: the order is recorded as rejected, with
  *             rule and detail. */
@@ -393,6 +399,11 @@ typedef struct led_outcome {
     led_result result;
     led_rule rule; /* LED_REJECTED only; else LED_RULE_NONE */
     char detail[LED_TEXT_BYTES];
+    /* A REFUSED repeat of an idempotency key: the index of the event that first carried it,
+     * with that event's result and rule; else 0. */
+    uint64_t duplicate_of;
+    led_result original_result;
+    led_rule original_rule;
 } led_outcome;
 
 /* The name of a result ("rejected"), or NULL outside the enum. */

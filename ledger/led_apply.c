@@ -597,7 +597,15 @@ void led_apply(led_state *state, uint64_t index, const led_event *ev, led_outcom
         a->sod_equity_e8 = a->equity_e8;
     }
     out->result = LED_APPLIED;
-    if (dispatch(state, index, ev, out)) {
+    const led__key *seen = ev->key[0] != '\0' ? led__key_find(state, ev->key) : NULL;
+    if (seen != NULL) { /* a retried write: the first one decided (docs/ledger.md) */
+        out->duplicate_of = seen->index;
+        out->original_result = seen->result;
+        out->original_rule = seen->rule;
+        (void)refuse(out, "idempotency key '%s' already used by ledger index %llu", ev->key,
+                     (unsigned long long)seen->index);
+    }
+    if (seen == NULL && dispatch(state, index, ev, out)) {
         a->events_applied++;
     } else {
         TK_ASSERT(out->result == LED_REFUSED);
@@ -605,6 +613,8 @@ void led_apply(led_state *state, uint64_t index, const led_event *ev, led_outcom
         a->sod_equity_e8 = sod_before;
         a->events_refused++;
     }
+    if (ev->key[0] != '\0' && seen == NULL)
+        led__key_add(state, ev->key, index, out->result, out->rule);
     a->last_index = index;
     a->last_ts_ns = ev->ts_ns;
     TK_DASSERT(a->open_order_count <= LED_ORDERS_OPEN_MAX);

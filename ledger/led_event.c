@@ -353,6 +353,18 @@ static tk_err cross_check(const led_event *ev, led_event_error *why)
     return fail(why, "type", "not a known event type", TK_EINVAL);
 }
 
+/* An idempotency key: "" (none) or 1..LED_KEY_BYTES - 1 printable ASCII bytes, so that it logs
+ * and travels as JSON text unchanged. */
+static tk_err key_check(const char *key, size_t len, led_event_error *why)
+{
+    if (len >= LED_KEY_BYTES) return fail(why, "key", "too long", TK_EINVAL);
+    for (size_t i = 0; i < len; i++) {
+        if (key[i] < 0x20 || key[i] > 0x7e)
+            return fail(why, "key", "not printable ASCII", TK_EINVAL);
+    }
+    return TK_OK;
+}
+
 tk_err led_event_check(const led_event *ev, led_event_error *why)
 {
     TK_ASSERT(ev != NULL);
@@ -360,6 +372,8 @@ tk_err led_event_check(const led_event *ev, led_event_error *why)
     if (desc == NULL) return fail(why, "type", "not a known event type", TK_EINVAL);
     if (ev->version != VERSION_CURRENT) return fail(why, "v", "unsupported version", TK_EINVAL);
     if (ev->ts_ns < 0) return fail(why, "ts_ns", "before 1970", TK_EINVAL);
+    tk_err key_err = key_check(ev->key, strnlen(ev->key, LED_KEY_BYTES), why);
+    if (key_err != TK_OK) return key_err;
     for (uint32_t i = 0; i < desc->count; i++) {
         tk_err err = field_check(ev, &desc->fields[i], why);
         if (err != TK_OK) return err;
@@ -442,13 +456,18 @@ tk_err led_event_encode(const led_event *ev, uint8_t *buf, size_t buf_size, size
     out_buf out = {.buf = buf, .size = buf_size};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &out, out_write);
-    (void)msgpack_pack_map(&pk, 3u + desc->count);
+    bool keyed = ev->key[0] != '\0';
+    (void)msgpack_pack_map(&pk, 3u + (keyed ? 1u : 0u) + desc->count);
     pack_text(&pk, "type");
     pack_text(&pk, desc->name);
     pack_text(&pk, "v");
     (void)msgpack_pack_uint32(&pk, ev->version);
     pack_text(&pk, "ts_ns");
     (void)msgpack_pack_int64(&pk, ev->ts_ns);
+    if (keyed) { /* written only when set: events without one keep their bytes and hashes */
+        pack_text(&pk, "key");
+        pack_text(&pk, ev->key);
+    }
     for (uint32_t i = 0; i < desc->count; i++) {
         pack_field(&pk, ev, &desc->fields[i]);
     }
@@ -582,7 +601,8 @@ static const type_desc *find_type(const msgpack_object_map *map, led_event_type 
 #define SEEN_TYPE  (1u << 0)
 #define SEEN_V     (1u << 1)
 #define SEEN_TS    (1u << 2)
-#define SEEN_FIELD 3u /* bit of field 0 */
+#define SEEN_KEY   (1u << 3)
+#define SEEN_FIELD 4u /* bit of field 0 */
 
 _Static_assert(SEEN_FIELD + FIELDS_MAX <= 32u, "the seen-mask is 32 bits");
 
@@ -626,6 +646,17 @@ static tk_err decode_pair(const msgpack_object_kv *kv, const type_desc *desc, le
         bit = SEEN_TS;
         name = "ts_ns";
         err = read_i64(&kv->val, "ts_ns", &ev->ts_ns, why);
+    } else if (text_is(key, "key")) {
+        bit = SEEN_KEY;
+        name = "key";
+        if (kv->val.type != MSGPACK_OBJECT_STR) return fail(why, "key", "not text", TK_EINVAL);
+        /* empty is refused: the canonical encoding leaves the key out instead */
+        if (kv->val.via.str.size == 0) return fail(why, "key", "empty", TK_EINVAL);
+        err = key_check(kv->val.via.str.ptr, kv->val.via.str.size, why);
+        if (err == TK_OK) {
+            memcpy(ev->key, kv->val.via.str.ptr, kv->val.via.str.size);
+            ev->key[kv->val.via.str.size] = '\0';
+        }
     } else {
         uint32_t i = 0;
         while (i < desc->count && !text_is_n(key, desc->fields[i].key, desc->fields[i].key_len))
@@ -693,7 +724,7 @@ static size_t scalar_span(const uint8_t *buf, size_t size, size_t at)
     return head + (size_t)body;
 }
 
-/* The shape every event has: one map of at most 3 + FIELDS_MAX pairs of scalars. Checked
+/* The shape every event has: one map of at most 4 + FIELDS_MAX pairs of scalars. Checked
  * before msgpack-c sees the bytes, because its C unpacker allocates a container's declared
  * size before reading it, with no limit: a 5-byte header could demand gigabytes. */
 static tk_err shape_check(const uint8_t *buf, size_t size, const char *label, led_event_error *why)
@@ -713,7 +744,7 @@ static tk_err shape_check(const uint8_t *buf, size_t size, const char *label, le
     } else {
         return fail(why, label, "not a map", TK_EINVAL);
     }
-    if (pairs > 3u + FIELDS_MAX) return fail(why, label, "too many keys", TK_EINVAL);
+    if (pairs > 4u + FIELDS_MAX) return fail(why, label, "too many keys", TK_EINVAL);
     for (uint64_t i = 0; i < 2u * pairs; i++) {
         if (at >= size) return fail(why, label, "truncated", TK_EINVAL);
         size_t span = scalar_span(buf, size, at);

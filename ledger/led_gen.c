@@ -313,5 +313,10 @@ void led_gen_next(led_gen *gen, const led_state *state, uint64_t index, led_even
     } else if (roll >= 995) {
         rare_event(gen, state, out);
     }
+    /* One event in 20 past the setup carries an idempotency key from a pool of 3 * LED_KEYS_MAX,
+     * so that streams repeat recent keys (refused) and reuse forgotten ones (applied). */
+    if (index > GEN_SETUP + GEN_SYMBOLS && tk_rng_below(&gen->rng, 20) == 0)
+        snprintf(out->key, sizeof(out->key), "gen-%llu",
+                 (unsigned long long)tk_rng_below(&gen->rng, 3u * LED_KEYS_MAX));
     TK_ASSERT(led_event_check(out, NULL) == TK_OK);
 }

@@ -23,6 +23,22 @@ static inline void led__text_copy(char *dst, size_t dst_size, const char *src)
  * yet (their own event's), so appending keeps the array sorted and lookups are binary. */
 #define LED__ORDER_SLOTS (2u * LED_ORDERS_OPEN_MAX)
 
+/* Recent idempotency keys: a ring of the last LED_KEYS_MAX keys, oldest first from key_oldest,
+ * each with the decision on the event that first carried it, and an index over it: linear
+ * probing in twice as many slots, each 0 (empty) or a ring position + 1, the home slot taken
+ * from the key's SHA-256. Only the ring is encoded; the index is rebuilt. */
+_Static_assert((LED_KEYS_MAX & (LED_KEYS_MAX - 1u)) == 0 && LED_KEYS_MAX < 32768u,
+               "a power of two whose positions + 1 fit the index's uint16_t slots");
+#define LED__KEY_SLOTS (2u * LED_KEYS_MAX)
+
+typedef struct led__key {
+    char key[LED_KEY_BYTES];
+    uint64_t index;    /* the event that first carried it */
+    led_result result; /* what apply decided on that event */
+    led_rule rule;     /* its rule, for a rejection */
+    uint32_t home;     /* derived: its home slot in the index */
+} led__key;
+
 struct led_state {
     led_account acct;
     led_instrument instruments[LED_INSTRUMENTS_MAX];
@@ -34,6 +50,9 @@ struct led_state {
     led_order *orders;    /* owned: LED__ORDER_SLOTS slots */
     uint32_t order_slots; /* slots in use, tombstones included */
     uint8_t *scratch;     /* owned: led_state_encoded_size_max() bytes, for the hash */
+    led__key *keys;       /* owned: LED_KEYS_MAX, the ring of recent idempotency keys */
+    uint16_t *key_slots;  /* owned: LED__KEY_SLOTS, the index over it */
+    uint32_t key_count, key_oldest;
 };
 
 #define LED__VALUER_NONE (-1)
@@ -43,6 +62,20 @@ struct led_state {
 int32_t led__instrument_find(const led_state *state, const char *symbol);
 int32_t led__asset_find(const led_state *state, const char *asset);
 int32_t led__strategy_find(const led_state *state, const char *name);
+
+/* The recent key equal to key (non-empty), or NULL. */
+const led__key *led__key_find(const led_state *state, const char *key);
+
+/* Remember key (non-empty, not recent) with its event's decision, forgetting the oldest key
+ * when LED_KEYS_MAX are remembered. */
+void led__key_add(led_state *state, const char *key, uint64_t index, led_result result,
+                  led_rule rule);
+
+/* The i-th oldest recent key (i < key_count). */
+static inline const led__key *led__key_at(const led_state *state, uint32_t i)
+{
+    return &state->keys[(state->key_oldest + i) & (LED_KEYS_MAX - 1u)];
+}
 
 /* The slot of the open order with that index, or NULL. */
 led_order *led__order_slot(led_state *state, uint64_t order_index);

@@ -55,7 +55,10 @@ tk_err led_state_open(led_state **out_state)
     if (state == NULL) return TK_ENOMEM;
     state->orders = calloc(LED__ORDER_SLOTS, sizeof(led_order));
     state->scratch = malloc(led_state_encoded_size_max());
-    if (state->orders == NULL || state->scratch == NULL) {
+    state->keys = malloc(LED_KEYS_MAX * sizeof(led__key));
+    state->key_slots = calloc(LED__KEY_SLOTS, sizeof(uint16_t));
+    if (state->orders == NULL || state->scratch == NULL || state->keys == NULL ||
+        state->key_slots == NULL) {
         led_state_close(state);
         return TK_ENOMEM;
     }
@@ -69,6 +72,8 @@ void led_state_close(led_state *state)
     if (state == NULL) return;
     free(state->orders);
     free(state->scratch);
+    free(state->keys);
+    free(state->key_slots);
     free(state);
 }
 
@@ -84,6 +89,9 @@ void led_state_reset(led_state *state)
      * ones are cleared: a reset costs what the state held, not the table's 2 MB. */
     memset(state->orders, 0, state->order_slots * sizeof(led_order));
     state->order_slots = 0;
+    memset(state->key_slots, 0, LED__KEY_SLOTS * sizeof(uint16_t)); /* ring entries: overwritten */
+    state->key_count = 0;
+    state->key_oldest = 0;
     led__limits_default(&state->acct.limits);
     led__valuers_update(state);
 }
@@ -110,6 +118,77 @@ int32_t led__strategy_find(const led_state *state, const char *name)
         if (strcmp(state->strategies[i].name, name) == 0) return (int32_t)i;
     }
     return -1;
+}
+
+/* ---- Recent idempotency keys (led_internal.h) ---------------------------------------------- */
+
+#define KEY_SLOT_MASK (LED__KEY_SLOTS - 1u)
+
+static uint32_t key_home(const char *key)
+{
+    uint8_t digest[LED_HASH_BYTES];
+    led_sha256((const uint8_t *)key, strlen(key), digest);
+    return ((uint32_t)digest[0] << 24 | (uint32_t)digest[1] << 16 | (uint32_t)digest[2] << 8 |
+            digest[3]) &
+           KEY_SLOT_MASK;
+}
+
+/* The index slot holding key (its home probed onward), or the empty slot where it would go. */
+static uint32_t key_slot_of(const led_state *state, const char *key, uint32_t home)
+{
+    uint32_t slot = home;
+    while (state->key_slots[slot] != 0 &&
+           strcmp(state->keys[state->key_slots[slot] - 1u].key, key) != 0)
+        slot = (slot + 1u) & KEY_SLOT_MASK; /* never full: twice the ring's size */
+    return slot;
+}
+
+const led__key *led__key_find(const led_state *state, const char *key)
+{
+    TK_ASSERT(key[0] != '\0');
+    uint32_t slot = key_slot_of(state, key, key_home(key));
+    return state->key_slots[slot] != 0 ? &state->keys[state->key_slots[slot] - 1u] : NULL;
+}
+
+/* Empty an index slot and move later entries of its probe run back into the gap, so that no
+ * lookup stops early (deletion in linear probing: Knuth, TAOCP vol. 3, 6.4, Algorithm R). */
+static void key_slot_delete(led_state *state, uint32_t gap)
+{
+    uint32_t at = gap;
+    for (;;) {
+        at = (at + 1u) & KEY_SLOT_MASK;
+        if (state->key_slots[at] == 0) break;
+        uint32_t home = state->keys[state->key_slots[at] - 1u].home;
+        /* the entry at `at` may fill the gap unless its home lies cyclically in (gap, at] */
+        bool stays = gap <= at ? (gap < home && home <= at) : (gap < home || home <= at);
+        if (stays) continue;
+        state->key_slots[gap] = state->key_slots[at];
+        gap = at;
+    }
+    state->key_slots[gap] = 0;
+}
+
+void led__key_add(led_state *state, const char *key, uint64_t index, led_result result,
+                  led_rule rule)
+{
+    TK_ASSERT(key[0] != '\0');
+    uint32_t position = (state->key_oldest + state->key_count) & (LED_KEYS_MAX - 1u);
+    if (state->key_count == LED_KEYS_MAX) { /* forget the oldest: position is its place */
+        const led__key *old = &state->keys[position];
+        key_slot_delete(state, key_slot_of(state, old->key, old->home));
+        state->key_oldest = (state->key_oldest + 1u) & (LED_KEYS_MAX - 1u);
+        state->key_count--;
+    }
+    led__key *k = &state->keys[position];
+    led__text_copy(k->key, sizeof(k->key), key);
+    k->index = index;
+    k->result = result;
+    k->rule = rule;
+    k->home = key_home(key);
+    uint32_t slot = key_slot_of(state, key, k->home);
+    TK_ASSERT(state->key_slots[slot] == 0); /* the caller found it absent */
+    state->key_slots[slot] = (uint16_t)(position + 1u);
+    state->key_count++;
 }
 
 /* The first slot whose index is >= order_index (order_slots when none). */

@@ -7,7 +7,7 @@
 #include "led_internal.h"
 
 #define STATE_MAGIC   0x544b4c53u /* "TKLS" */
-#define STATE_VERSION 1u
+#define STATE_VERSION 2u          /* 2: the recent idempotency keys */
 
 /* Upper bounds per record: a text is its length byte and at most its array's bytes. */
 #define ACCOUNT_BYTES_MAX    1024u
@@ -15,12 +15,13 @@
 #define BALANCE_BYTES_MAX    (LED_ASSET_BYTES + 1u + 3u * 8u)
 #define STRATEGY_BYTES_MAX   (LED_NAME_BYTES + 2u)
 #define ORDER_BYTES_MAX      (LED_SYMBOL_BYTES + LED_NAME_BYTES + 2u * LED_ID_BYTES + 4u + 4u + 7u * 8u)
+#define KEY_BYTES_MAX        (LED_KEY_BYTES + 8u + 2u)
 
 size_t led_state_encoded_size_max(void)
 {
     return 8u + ACCOUNT_BYTES_MAX + 4u * 4u + LED_INSTRUMENTS_MAX * INSTRUMENT_BYTES_MAX +
            LED_ASSETS_MAX * BALANCE_BYTES_MAX + LED_STRATEGIES_MAX * STRATEGY_BYTES_MAX +
-           LED_ORDERS_OPEN_MAX * ORDER_BYTES_MAX;
+           LED_ORDERS_OPEN_MAX * ORDER_BYTES_MAX + 4u + LED_KEYS_MAX * KEY_BYTES_MAX;
 }
 
 /* ---- Writing --------------------------------------------------------------------------------- */
@@ -187,6 +188,14 @@ tk_err led_state_encode(const led_state *state, uint8_t *buf, size_t buf_size, s
         written++;
     }
     TK_ASSERT(written == state->acct.open_order_count);
+    put_u32(&w, state->key_count); /* oldest first: the same keys give the same bytes */
+    for (uint32_t i = 0; i < state->key_count; i++) {
+        const led__key *k = led__key_at(state, i);
+        put_text(&w, k->key, sizeof(k->key));
+        put_u64(&w, k->index);
+        put_u8(&w, (unsigned)k->result);
+        put_u8(&w, (unsigned)k->rule);
+    }
     if (w.full) return TK_EFULL;
     *out_size = w.used;
     return TK_OK;
@@ -438,6 +447,39 @@ static void get_orders(reader *r, led_state *s)
     s->acct.open_order_count = i;
 }
 
+/* The recent idempotency keys, oldest first: each printable, unique, with an index below the
+ * state's that grows along the ring, and a decision apply can make (a rule for a rejection
+ * only), since a retry is answered with it. */
+static void get_keys(reader *r, led_state *s)
+{
+    uint32_t count = get_count(r, "key", LED_KEYS_MAX);
+    uint64_t last = 0;
+    for (uint32_t i = 0; i < count && r->reason == NULL; i++) {
+        char key[LED_KEY_BYTES];
+        get_text(r, key, sizeof(key));
+        uint64_t index = get_u64(r);
+        led_result result = (led_result)get_enum(r, (unsigned)LED_REJECTED + 1u);
+        led_rule rule = (led_rule)get_enum(r, (unsigned)LED_RULE_OVERFLOW + 1u);
+        if (r->reason != NULL) break;
+        bool printable = key[0] != '\0';
+        for (size_t c = 0; key[c] != '\0' && printable; c++)
+            printable = key[c] >= 0x20 && key[c] <= 0x7e;
+        if (!printable)
+            bad(r, "a key that is empty or not printable ASCII");
+        else if (index <= last || index > s->acct.last_index)
+            bad(r, "an index out of order");
+        else if (result == LED_SKIPPED)
+            bad(r, "a skipped event's key");
+        else if ((rule != LED_RULE_NONE) != (result == LED_REJECTED))
+            bad(r, "a rule off a rejection");
+        else if (led__key_find(s, key) != NULL)
+            bad(r, "a key twice");
+        else
+            led__key_add(s, key, index, result, rule);
+        last = index;
+    }
+}
+
 /* The instruments' open quantities and the balances' reservations are sums over the open
  * orders, and each order holds what its remaining quantity needs: apply relies on both (it
  * releases what an order holds), so a state that breaks them is refused. */
@@ -504,6 +546,7 @@ tk_err led_state_decode(led_state *state, const uint8_t *buf, size_t size_bytes,
     check_tables(&r, state);
     get_orders(&r, state);
     if (r.reason == NULL) check_sums(&r, state);
+    if (r.reason == NULL) get_keys(&r, state);
     r.part = "(end)";
     if (r.reason == NULL && r.at != r.size) bad(&r, "bytes after the state");
     if (r.reason != NULL) {

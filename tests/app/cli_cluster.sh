@@ -7,6 +7,8 @@
 #   a wrong token is refused; a write to a follower is answered "not_leader" naming the leader;
 #   SIGKILL of the leader while clients write: a new leader accepts writes within 2 s (election
 #   timeout 500 ms), and every acknowledged event is in both survivors' stores at its index;
+#   a write made on the old leader and retried with its idempotency key on the new one is
+#   answered as a duplicate with the first index, and no key is applied twice in any store;
 #   the killed node restarts from its directories and catches up by snapshot install (the
 #   snapshot threshold is small), and the three state hashes are equal;
 #   every store passes `troika audit verify`.
@@ -120,13 +122,18 @@ f=$(( l1 % 3 + 1 ))
 reply="$("$troika" kill-switch off --reason probe --node "$(api $f)" --token "$token" --json \
   --no-follow)" && fail "a follower accepted a write: $reply"
 grep -q '"error": "not_leader"' <<<"$reply" || fail "follower's answer: $reply"
-grep -q "\"leader_api\": \"$(api $l1)\"" <<<"$reply" || fail "the follower did not name the leader: $reply"
+grep -q "\"leader_api\": \"$(api "$l1")\"" <<<"$reply" || fail "the follower did not name the leader: $reply"
 reply="$("$troika" kill-switch off --reason probe --node "$(api $f)" --token "$token" --json)" ||
   fail "kill-switch through a follower: $reply"
 grep -q "\"node_id\": $l1" <<<"$reply" || fail "the write did not follow to the leader: $reply"
 
+# a keyed write on the first leader, retried on the next one after the failover below
+reply="$("$troika" kill-switch off --reason "before the failover" --key failover-retry-1 \
+  --node "$(api "$l1")" --token "$token" --json)" || fail "keyed write: $reply"
+first_index="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["index"])' <<<"$reply")"
+
 # SIGKILL the leader while clients write
-"$load" --node "$(api $l1),$(api 1),$(api 2),$(api 3)" --token "$token" --count 3000 --inflight 16 --prefix b \
+"$load" --node "$(api "$l1"),$(api 1),$(api 2),$(api 3)" --token "$token" --count 3000 --inflight 16 --prefix b \
   --acked "$work/acked" --duration-ms 60000 >"$work/load-b.json" &
 loader=$!
 sleep 1
@@ -148,6 +155,14 @@ echo "a new leader accepted a write ${accepted} ms after SIGKILL of node $l1"
 wait $loader || fail "load during failover: $(cat "$work/load-b.json")"
 echo "load during failover: $(cat "$work/load-b.json")"
 l2="$(wait_leader 5 "${survivors[@]}")" || fail "no leader among the survivors"
+
+# the retry on the new leader, which never saw the key in memory: the ledger answers it
+reply="$("$troika" kill-switch off --reason "before the failover" --key failover-retry-1 \
+  --node "$(api "$l2")" --token "$token" --json)" || fail "keyed retry: $reply"
+python3 -c 'import json, sys
+r = json.loads(sys.argv[2])
+sys.exit(0 if r.get("duplicate") is True and r["index"] == int(sys.argv[1]) else 1)' \
+  "$first_index" "$reply" || fail "the retry on the new leader was not a duplicate: $reply"
 
 # more writes while it is down, one at a time so that each is an entry of its own: the leader
 # snapshots and compacts its log past what the killed node has
@@ -186,8 +201,17 @@ for index, name, enabled in acked:
     if (e is None or e["type"] != "StrategyEnabled" or e["fields"]["strategy"] != name
             or e["fields"]["enabled"] != (enabled == "1")):
         missing += 1
-print(f"{len(acked)} acknowledged, {missing} missing", file=sys.stderr)
-sys.exit(1 if missing or len(acked) < 13300 else 0)
+# every key decided once: any other event with it is a refused repeat naming the first
+firsts = {}
+for e in events.values():
+    if e["key"] and not e["detail"].startswith("idempotency key"):
+        firsts[e["key"]] = firsts.get(e["key"], 0) + 1
+doubled = [k for k, n in firsts.items() if n > 1]
+retried = sum(1 for e in events.values() if e["detail"].startswith("idempotency key"))
+print(f"{len(acked)} acknowledged, {missing} missing; {len(firsts)} keys, {len(doubled)} "
+      f"applied twice {doubled[:5]}, {retried} repeats refused", file=sys.stderr)
+sys.exit(1 if missing or doubled or len(acked) < 13300 or "failover-retry-1" not in firsts
+         else 0)
 PY
 done
 for n in 1 2 3; do

@@ -42,7 +42,7 @@ python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["index"]==
   <<<"$json" || fail "replay --json is not JSON at index 2400 (10 min at 4 events/s)"
 csv="$("$troika" export --data-dir "$store" --format csv --type OrderFilled --to 3000 2>&1)" ||
   fail "export csv: $csv"
-head -1 <<<"$csv" | grep -q "^index,time,type,result,rule,detail,chain_hash,order,fill_id,qty" ||
+head -1 <<<"$csv" | grep -q "^index,time,type,result,rule,detail,chain_hash,key,order,fill_id,qty" ||
   fail "export csv header: $(head -1 <<<"$csv")"
 [ "$(tail -n +2 <<<"$csv" | grep -vc ',OrderFilled,')" -eq 0 ] || fail "export --type let others in"
 jsonl="$("$troika" export --data-dir "$store" --format jsonl --from 10 --to 19 2>&1)" ||

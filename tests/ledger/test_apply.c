@@ -836,6 +836,112 @@ static void test_refusals_change_nothing(void **unused)
     }
 }
 
+/* ---- Idempotency keys --------------------------------------------------------------------------
+ */
+
+static led_event with_key(led_event ev, const char *key)
+{
+    snprintf(ev.key, sizeof(ev.key), "%s", key);
+    return ev;
+}
+
+/* A repeated key is refused with the first event's index and decision, changes nothing else
+ * (the same hash as a control that saw an unkeyed refusal), and the first decision stands
+ * whatever it was: applied, rejected or refused. */
+static void test_key_repeat_refused_with_first_decision(void **unused)
+{
+    (void)unused;
+    lt_ledger l, control;
+    lt_open(&l);
+    lt_open(&control);
+    btc_loose(&l);
+    btc_loose(&control);
+    led_event buy = lt_ev_order("BTCUSDT", LED_SIDE_BUY, LED_ORDER_LIMIT, D("0.1"), D("50000"));
+    lt_apply_ok(&l, with_key(buy, "ord-1"));
+    lt_apply_ok(&control, with_key(buy, "ord-1"));
+    uint64_t first = l.index;
+    led_event bad_tick =
+        lt_ev_order("BTCUSDT", LED_SIDE_BUY, LED_ORDER_LIMIT, D("0.1"), D("50000.001"));
+    assert_int_equal(lt_apply(&l, with_key(bad_tick, "ord-2")), LED_REJECTED);
+    assert_int_equal(lt_apply(&control, with_key(bad_tick, "ord-2")), LED_REJECTED);
+    assert_int_equal(lt_apply(&l, with_key(lt_ev_cancel_request(999999), "ord-3")), LED_REFUSED);
+    assert_int_equal(lt_apply(&control, with_key(lt_ev_cancel_request(999999), "ord-3")),
+                     LED_REFUSED);
+    const struct {
+        const char *key;
+        uint64_t index;
+        led_result result;
+        led_rule rule;
+    } firsts[] = {{"ord-1", first, LED_APPLIED, LED_RULE_NONE},
+                  {"ord-2", first + 1u, LED_REJECTED, LED_RULE_TICK_SIZE},
+                  {"ord-3", first + 2u, LED_REFUSED, LED_RULE_NONE}};
+    for (size_t i = 0; i < 3; i++) {
+        led_account before = lt_account(&l);
+        /* the retry carries other fields: the key alone decides */
+        assert_int_equal(lt_apply(&l, with_key(buy, firsts[i].key)), LED_REFUSED);
+        assert_int_equal(l.out.duplicate_of, firsts[i].index);
+        assert_int_equal(l.out.original_result, firsts[i].result);
+        assert_int_equal(l.out.original_rule, firsts[i].rule);
+        assert_int_equal(l.out.rule, LED_RULE_NONE);
+        assert_non_null(strstr(l.out.detail, firsts[i].key));
+        led_account after = lt_account(&l);
+        assert_int_equal(after.open_order_count, before.open_order_count);
+        assert_int_equal(after.events_refused, before.events_refused + 1u);
+        assert_int_equal(lt_apply(&control, lt_ev_cancel_request(999999)), LED_REFUSED);
+        assert_int_equal(control.out.duplicate_of, 0);
+        uint8_t h[LED_HASH_BYTES], h_control[LED_HASH_BYTES];
+        hash_of(&l, h);
+        hash_of(&control, h_control);
+        assert_memory_equal(h, h_control, LED_HASH_BYTES);
+    }
+    lt_close(&l);
+    lt_close(&control);
+}
+
+/* The ledger remembers the last LED_KEYS_MAX keys: the oldest is forgotten (a retry of it
+ * applies again), every younger one is still refused, and the ring encodes and decodes to the
+ * same hash at every fill level on the way, wrap-around included. */
+static void test_keys_forget_the_oldest(void **unused)
+{
+    (void)unused;
+    lt_ledger l;
+    lt_open(&l);
+    led_state *copy = NULL;
+    assert_int_equal(led_state_open(&copy), TK_OK);
+    uint8_t *bytes = lt_malloc(led_state_encoded_size_max());
+    char key[LED_KEY_BYTES];
+    for (uint32_t i = 0; i < LED_KEYS_MAX + 5u; i++) {
+        snprintf(key, sizeof(key), "k-%u", i);
+        lt_apply_ok(&l, with_key(lt_ev_kill(false, "drill"), key));
+        if (i % 97u == 0 || i >= LED_KEYS_MAX - 2u) {
+            size_t size = 0;
+            assert_int_equal(led_state_encode(l.state, bytes, led_state_encoded_size_max(), &size),
+                             TK_OK);
+            assert_int_equal(led_state_decode(copy, bytes, size, NULL), TK_OK);
+            uint8_t h[LED_HASH_BYTES], h_copy[LED_HASH_BYTES];
+            led_state_hash(l.state, h);
+            led_state_hash(copy, h_copy);
+            assert_memory_equal(h, h_copy, LED_HASH_BYTES);
+        }
+    }
+    for (uint32_t i = 0; i < 5u; i++) { /* forgotten: they apply again */
+        snprintf(key, sizeof(key), "k-%u", i);
+        lt_apply_ok(&l, with_key(lt_ev_kill(false, "drill"), key));
+    }
+    for (uint32_t i = 10u; i < LED_KEYS_MAX + 5u; i += 37u) { /* remembered: refused */
+        snprintf(key, sizeof(key), "k-%u", i);
+        assert_int_equal(lt_apply(&l, with_key(lt_ev_kill(false, "drill"), key)), LED_REFUSED);
+        assert_int_equal(l.out.duplicate_of, i + 1u);
+    }
+    for (uint32_t i = 0; i < 5u; i++) { /* and the re-applied ones are remembered anew */
+        snprintf(key, sizeof(key), "k-%u", i);
+        assert_int_equal(lt_apply(&l, with_key(lt_ev_kill(false, "drill"), key)), LED_REFUSED);
+    }
+    lt_free(bytes);
+    led_state_close(copy);
+    lt_close(&l);
+}
+
 /* ---- The order life cycle -------------------------------------------------------------------- */
 
 static void test_late_ack_and_fill_before_ack(void **unused)
@@ -1380,6 +1486,8 @@ static void test_names(void **unused)
 int led_test_apply(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_key_repeat_refused_with_first_decision, lt_teardown),
+        cmocka_unit_test_teardown(test_keys_forget_the_oldest, lt_teardown),
         cmocka_unit_test_teardown(test_fill_buy_partial_then_full, lt_teardown),
         cmocka_unit_test_teardown(test_fill_rounds_half_even, lt_teardown),
         cmocka_unit_test_teardown(test_fill_sell_reserves_and_realizes, lt_teardown),

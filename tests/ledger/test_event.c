@@ -401,6 +401,62 @@ static void test_decode_refuses_header(void **state)
     edit_expect(&e, TK_EINVAL, "ts_ns");
 }
 
+/* An idempotency key travels as an optional "key" header: written only when set (events
+ * without one keep their bytes), decoded back exactly, and refused when it is not 1..63
+ * printable ASCII bytes of text, or appears twice. */
+static void test_key_header(void **state)
+{
+    (void)state;
+    led_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = LED_EV_KILL_SWITCH_SET;
+    ev.version = 1;
+    snprintf(ev.u.kill_switch_set.reason, LED_TEXT_BYTES, "drill");
+    uint8_t plain[LED_EVENT_BYTES_MAX], keyed[LED_EVENT_BYTES_MAX], again[LED_EVENT_BYTES_MAX];
+    size_t plain_size = 0, keyed_size = 0, again_size = 0;
+    EXPECT_ERR(led_event_encode(&ev, plain, sizeof(plain), &plain_size), TK_OK);
+    snprintf(ev.key, sizeof(ev.key), "retry-7 ~!");
+    EXPECT_ERR(led_event_encode(&ev, keyed, sizeof(keyed), &keyed_size), TK_OK);
+    assert_int_equal(keyed_size, plain_size + 4u + 11u); /* "key" and "retry-7 ~!" as fixstr */
+    led_event out;
+    EXPECT_ERR(led_event_decode(codec, keyed, keyed_size, &out, NULL), TK_OK);
+    assert_string_equal(out.key, "retry-7 ~!");
+    EXPECT_ERR(led_event_encode(&out, again, sizeof(again), &again_size), TK_OK);
+    assert_memory_equal(again, keyed, keyed_size);
+    EXPECT_ERR(led_event_decode(codec, plain, plain_size, &out, NULL), TK_OK);
+    assert_string_equal(out.key, "");
+    led_event_error why = {{0}, NULL};
+    ev.key[0] = 0x7f;
+    EXPECT_ERR(led_event_check(&ev, &why), TK_EINVAL);
+    assert_string_equal(why.field, "key");
+    memset(ev.key, 'a', sizeof(ev.key)); /* not terminated */
+    EXPECT_ERR(led_event_check(&ev, &why), TK_EINVAL);
+    assert_string_equal(why.field, "key");
+
+    char long_key[LED_KEY_BYTES + 1];
+    memset(long_key, 'k', LED_KEY_BYTES);
+    long_key[LED_KEY_BYTES] = '\0';
+    const msgpack_object bad[] = {text_obj(""),
+                                  text_obj("\x01"),
+                                  text_obj("caf\xc3\xa9"),
+                                  text_obj(long_key),
+                                  {.type = MSGPACK_OBJECT_POSITIVE_INTEGER, .via.u64 = 5}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        edit e;
+        edit_begin(&e);
+        e.obj.via.map.ptr[9].key = text_obj("key");
+        e.obj.via.map.ptr[9].val = bad[i];
+        edit_expect(&e, TK_EINVAL, "key");
+    }
+    edit e;
+    edit_begin(&e);
+    for (uint32_t i = 8; i < 10; i++) {
+        e.obj.via.map.ptr[i].key = text_obj("key");
+        e.obj.via.map.ptr[i].val = text_obj("k");
+    }
+    edit_expect(&e, TK_EINVAL, "key"); /* twice */
+}
+
 static void test_decode_refuses_fields(void **state)
 {
     (void)state;
@@ -546,6 +602,7 @@ int led_test_event(void)
         cmocka_unit_test(test_type_names),
         cmocka_unit_test(test_decode_valid_edit),
         cmocka_unit_test(test_decode_refuses_header),
+        cmocka_unit_test(test_key_header),
         cmocka_unit_test(test_decode_refuses_fields),
         cmocka_unit_test(test_decode_refuses_framing),
         cmocka_unit_test(test_check_names_fields),

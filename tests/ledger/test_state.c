@@ -57,7 +57,8 @@ static uint64_t req(lt_ledger *l, const char *symbol, led_side side, const char 
 /* A state with something in every table and every kind of open order: two instruments (one
  * tripped, one stale feed, positions), four assets (fees in three), two strategies, five open
  * orders (accepted and cancel requested; partially filled and acked; acked; reduce-only;
- * external), a leader, a kill reason, limits and a rejection as the last decision. */
+ * external), a leader, a kill reason, limits, three idempotency keys (of an applied, a refused
+ * and a rejected event) and a rejection as the last decision. */
 static void build_rich(lt_ledger *l)
 {
     lt_open(l);
@@ -88,9 +89,17 @@ static void build_rich(lt_ledger *l)
     (void)req(l, "ETHUSDT", LED_SIDE_SELL, "0.5", NULL, true);
     lt_apply_ok(l, lt_ev_external("ext-9", "BTCUSDT", LED_SIDE_SELL, LED_ORDER_LIMIT, D("0.3"),
                                   D("52000"), D("0.1")));
-    assert_int_equal(lt_apply(l, lt_ev_order("BTCUSDT", LED_SIDE_BUY, LED_ORDER_LIMIT, D("0.1"),
-                                             D("49000.001"))),
-                     LED_REJECTED);
+    led_event keyed = lt_ev_kill(false, "keyed");
+    snprintf(keyed.key, sizeof(keyed.key), "req-1");
+    lt_apply_ok(l, keyed); /* an applied event's key */
+    led_event unknown = lt_ev_cancel_request(99999);
+    snprintf(unknown.key, sizeof(unknown.key), "req-2");
+    assert_int_equal(lt_apply(l, unknown), LED_REFUSED); /* a refused one's */
+    assert_int_equal(lt_apply(l, keyed), LED_REFUSED);   /* a repeat: not remembered again */
+    led_event off_tick =
+        lt_ev_order("BTCUSDT", LED_SIDE_BUY, LED_ORDER_LIMIT, D("0.1"), D("49000.001"));
+    snprintf(off_tick.key, sizeof(off_tick.key), "req-3");
+    assert_int_equal(lt_apply(l, off_tick), LED_REJECTED); /* a rejection's, with its rule */
     lt_apply_ok(l, lt_ev_breaker("ETHUSDT", true));
     lt_apply_ok(l, lt_ev_bar("BTCUSDT", D("50500")));
     led_account a = lt_account(l);
@@ -132,6 +141,7 @@ typedef struct layout {
     size_t balances, balance[4];
     size_t strategies, strategy[2];
     size_t orders, order[5];
+    size_t keys, key[3];
     size_t end;
 } layout;
 
@@ -194,6 +204,12 @@ static size_t skip_order(const uint8_t *b, size_t at)
     return order_side(b, at) + 4u + 5u * 8u;
 }
 
+/* A key record: its text, then index (8 bytes), result and rule (1 each). */
+static size_t skip_key(const uint8_t *b, size_t at)
+{
+    return skip_text(b, at) + 8u + 2u;
+}
+
 static layout layout_of(const encoded *e)
 {
     const uint8_t *b = e->bytes;
@@ -213,6 +229,7 @@ static layout layout_of(const encoded *e)
     at = walk_table(b, at, &lay.balances, lay.balance, 4, skip_balance);
     at = walk_table(b, at, &lay.strategies, lay.strategy, 2, skip_strategy);
     at = walk_table(b, at, &lay.orders, lay.order, 5, skip_order);
+    at = walk_table(b, at, &lay.keys, lay.key, 3, skip_key);
     lay.end = at;
     assert_int_equal(lay.end, e->size);
     return lay;
@@ -345,11 +362,13 @@ static void test_decode_refuses_header_and_end(void **unused)
     e.bytes[0] ^= 0xffu;
     REFUSES(e.bytes, e.size, "header", "magic");
     e.bytes[0] ^= 0xffu;
-    e.bytes[7] = 2; /* version 2 */
+    e.bytes[7] = 3; /* version 3 */
+    REFUSES(e.bytes, e.size, "header", "version");
+    e.bytes[7] = 1; /* version 1 had no keys */
     REFUSES(e.bytes, e.size, "header", "version");
     e.bytes[7] = 0;
     REFUSES(e.bytes, e.size, "header", "version");
-    e.bytes[7] = 1;
+    e.bytes[7] = 2;
     e.bytes[e.size] = 0; /* one trailing byte */
     REFUSES(e.bytes, e.size + 1u, "(end)", "bytes after the state");
     assert_int_equal(led_state_decode(dec, e.bytes, e.size, NULL), TK_OK);
@@ -389,8 +408,9 @@ static void test_decode_refuses_counts_above_capacity(void **unused)
         {lay.balances, LED_ASSETS_MAX, "balance"},
         {lay.strategies, LED_STRATEGIES_MAX, "strategy"},
         {lay.orders, LED_ORDERS_OPEN_MAX, "order"},
+        {lay.keys, LED_KEYS_MAX, "key"},
     };
-    for (size_t t = 0; t < 4; t++) {
+    for (size_t t = 0; t < 5; t++) {
         uint8_t saved[4];
         memcpy(saved, e.bytes + tables[t].at, 4);
         put_be(e.bytes + tables[t].at, tables[t].capacity + 1u, 4);
@@ -512,6 +532,43 @@ static void test_decode_refuses_orders_and_names(void **unused)
     REFUSES(e.bytes, e.size, "balance", "twice");
     memcpy(e.bytes + lay.balance[2] + 1u, saved, 3);
     BYTE_REFUSED(&e, lay.strategy[1] + 2u, '1', "strategy", "twice"); /* s2 -> s1 */
+    assert_int_equal(led_state_decode(dec, e.bytes, e.size, NULL), TK_OK);
+    lt_free(e.bytes);
+}
+
+/* The recent keys: printable, unique, in index order below the state's, each with a decision
+ * apply can make. rich_encoding's keys: req-1 (applied), req-2 (refused), req-3 (rejected). */
+static void test_decode_refuses_keys(void **unused)
+{
+    (void)unused;
+    encoded e = rich_encoding();
+    layout lay = layout_of(&e);
+    assert_int_equal(be32(e.bytes + lay.keys), 3);
+    assert_memory_equal(e.bytes + lay.key[2], "\x05req-3", 6);
+    BYTE_REFUSED(&e, lay.key[0] + 1u, 0x01, "key", "not printable");
+    BYTE_REFUSED(&e, lay.key[0] + 1u, 0x80, "key", "not printable");
+    BYTE_REFUSED(&e, lay.key[1] + 5u, '1', "key", "twice"); /* req-2 -> req-1 */
+    size_t index_at[3], result_at[3];
+    for (unsigned k = 0; k < 3u; k++) {
+        index_at[k] = skip_text(e.bytes, lay.key[k]);
+        result_at[k] = index_at[k] + 8u;
+    }
+    uint8_t saved[8];
+    memcpy(saved, e.bytes + index_at[1], 8);
+    memcpy(e.bytes + index_at[1], e.bytes + index_at[0], 8); /* the same index twice */
+    REFUSES(e.bytes, e.size, "key", "out of order");
+    put_be(e.bytes + index_at[1], 0, 8);
+    REFUSES(e.bytes, e.size, "key", "out of order");
+    memcpy(e.bytes + index_at[1], saved, 8);
+    memcpy(saved, e.bytes + index_at[2], 8);
+    put_be(e.bytes + index_at[2], be32(e.bytes + 12) + 1u, 8); /* above the last index */
+    REFUSES(e.bytes, e.size, "key", "out of order");
+    memcpy(e.bytes + index_at[2], saved, 8);
+    BYTE_REFUSED(&e, result_at[0], LED_SKIPPED, "key", "skipped");
+    BYTE_REFUSED(&e, result_at[0], LED_REJECTED + 1u, "key", "out of range");
+    BYTE_REFUSED(&e, result_at[0] + 1u, LED_RULE_TICK_SIZE, "key", "rule off a rejection");
+    BYTE_REFUSED(&e, result_at[2] + 1u, LED_RULE_NONE, "key", "rule off a rejection");
+    BYTE_REFUSED(&e, result_at[2] + 1u, LED_RULE_OVERFLOW + 1u, "key", "out of range");
     assert_int_equal(led_state_decode(dec, e.bytes, e.size, NULL), TK_OK);
     lt_free(e.bytes);
 }
@@ -919,6 +976,7 @@ int led_test_state(void)
         cmocka_unit_test_teardown(test_decode_refuses_texts, lt_teardown),
         cmocka_unit_test_teardown(test_decode_refuses_enums, lt_teardown),
         cmocka_unit_test_teardown(test_decode_refuses_orders_and_names, lt_teardown),
+        cmocka_unit_test_teardown(test_decode_refuses_keys, lt_teardown),
         cmocka_unit_test_teardown(test_decode_refuses_values, lt_teardown),
         cmocka_unit_test_teardown(test_decode_refuses_broken_sums, lt_teardown),
         cmocka_unit_test_teardown(test_snapshot_round_trip, lt_teardown),
