@@ -110,6 +110,46 @@ uint64_t clu_journal_committed_index(const clu_journal *journal);
 TK_MUST_USE tk_err clu_journal_actor_spawn(act_system *sys, clu_journal *journal,
                                            uint32_t mailbox_capacity, act_ref *out_ref);
 
+/* ---- The protocol guard (clu_guard.c, which also includes raft.h) ----------------------------
+ * Around any struct raft_io (raft_uv, or raft/fixture.h's): the rules of docs/cluster.md, "The
+ * protocol guard", that keep libraft 0.15's bugs 1 and 2 from committing divergent entries. */
+
+struct raft_io;
+struct raft_log;
+
+/* What the guard saw and did, per rule (the server's loop thread writes them). */
+typedef struct clu_guard_counters {
+    uint64_t follower_results_seen;       /* successful AppendEntries results this server sent */
+    uint64_t follower_results_clamped;    /* of which claimed more than it had verified */
+    uint64_t leader_results_seen;         /* successful results received while leading */
+    uint64_t leader_clamped_to_sent;      /* of which claimed more than this leader had sent */
+    uint64_t leader_lowered_earlier_term; /* of which pointed at an earlier term's entry above
+                                             the commit index: counted only up to it */
+    uint64_t barriers;                    /* barriers proposed, one per term led */
+} clu_guard_counters;
+
+typedef struct clu_guard clu_guard;
+
+/* Attach a guard to io: after raft_init (io->data is the raft instance), before raft_start. It
+ * replaces io's start and send methods in place and keeps the originals. enforce false only
+ * observes (the counters still count what would have been lowered; no barrier is proposed):
+ * for tests that show what gets through without the guard. Errors: TK_ENOMEM, TK_EFULL (64
+ * guards attached in the process). *out written on TK_OK only. */
+TK_MUST_USE tk_err clu_guard_attach(struct raft_io *io, bool enforce, clu_guard **out);
+
+/* Put io's methods back and free the guard: only once raft_close has completed and the io can
+ * no longer call back (the node detaches after its loop has ended). NULL is a no-op. */
+void clu_guard_detach(clu_guard *guard);
+
+/* A copy of the counters; on the server's loop thread (or once it has stopped). */
+void clu_guard_counters_get(const clu_guard *guard, clu_guard_counters *out);
+
+/* The term of the entry at index in a libraft 0.15 log (a circular buffer whose slot front
+ * holds index offset + 1; the snapshot's last index and term below it); *known false, and 0,
+ * for an index the log does not hold. Exposed for its unit tests. */
+unsigned long long clu_guard_log_term(const struct raft_log *log, unsigned long long index,
+                                      bool *known);
+
 /* ---- A node's status and metrics (shared by the Raft node, the HTTP server, the API) ---- */
 
 typedef enum clu_role {
@@ -173,6 +213,7 @@ typedef struct clu_metrics {
     uint64_t actor_restarts_total;
     uint64_t mailbox_depth_max; /* deepest actor mailbox now */
     uint64_t snapshots_total, restores_total;
+    clu_guard_counters guard; /* the protocol guard's, per rule */
 } clu_metrics;
 
 /* Render m in the Prometheus text exposition format (version 0.0.4) into buf, NUL-terminated:
@@ -205,7 +246,8 @@ TK_MUST_USE tk_err clu_http_start(const char *url, const clu_http_source *source
 /* Stop serving and release. NULL is a no-op. */
 void clu_http_stop(clu_http *http);
 
-/* ---- Raft entries and the ledger FSM (clu_raft.c, the one file that includes raft.h) ------ */
+/* ---- Raft entries and the ledger FSM (clu_raft.c, with clu_guard.c the files that include
+ * raft.h) ---------------------------------------------------------------------------------- */
 
 /* A Raft entry carries a batch of events, framed (docs/cluster.md): the magic "TKRE", a
  * version byte (1), a big-endian u32 count (1..CLU_ENTRY_EVENTS_MAX), then per event a
@@ -336,6 +378,9 @@ typedef struct clu_node_opts {
     /* Divergence check: the node keeps its state hash at every ledger index that is a multiple
      * of this (clu_node_hash_points); 0: none. */
     uint64_t hash_every;
+    /* Leave libraft 0.15 without the protocol guard (clu_guard_attach): for benchmarks that
+     * measure the guard's cost only. Nodes run with it. */
+    bool unguarded;
 } clu_node_opts;
 
 typedef struct clu_node clu_node;

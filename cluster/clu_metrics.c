@@ -232,6 +232,30 @@ static void render_runtime(writer *w, const clu_metrics *m)
     scalar(w, node, "restores_total", "counter", "Raft snapshots restored.", m->restores_total);
 }
 
+/* The protocol guard, per rule (docs/cluster.md, "The protocol guard"). */
+static void render_guard(writer *w, const clu_metrics *m)
+{
+    uint64_t node = m->status.node_id;
+    const clu_guard_counters *g = &m->guard;
+    scalar(w, node, "guard_follower_results_total", "counter",
+           "Successful AppendEntries results this node sent as a follower.",
+           g->follower_results_seen);
+    scalar(w, node, "guard_follower_results_clamped_total", "counter",
+           "Of those, results that claimed more than the node had verified, lowered.",
+           g->follower_results_clamped);
+    scalar(w, node, "guard_leader_results_total", "counter",
+           "Successful AppendEntries results this node received as leader.",
+           g->leader_results_seen);
+    scalar(w, node, "guard_leader_clamped_to_sent_total", "counter",
+           "Of those, results above what this leader had sent the follower, lowered.",
+           g->leader_clamped_to_sent);
+    scalar(w, node, "guard_leader_lowered_earlier_term_total", "counter",
+           "Of those, results on an earlier term's entry above the commit index, lowered to it.",
+           g->leader_lowered_earlier_term);
+    scalar(w, node, "guard_barriers_total", "counter",
+           "Barriers the guard proposed, one per term this node led.", g->barriers);
+}
+
 tk_err clu_metrics_render(const clu_metrics *m, char *buf, size_t buf_size, size_t *out_size)
 {
     TK_ASSERT(m != NULL);
@@ -242,6 +266,7 @@ tk_err clu_metrics_render(const clu_metrics *m, char *buf, size_t buf_size, size
     render_raft(&w, m);
     render_ledger(&w, m);
     render_runtime(&w, m);
+    render_guard(&w, m);
     if (w.full) return TK_EFULL;
     TK_ASSERT(w.len < buf_size);
     TK_ASSERT(buf[w.len] == '\0');

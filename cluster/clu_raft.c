@@ -481,6 +481,7 @@ struct clu_node {
     raft_uv_accept_cb raft_accept; /* raft_uv's */
     struct raft_io io;
     struct raft raft;
+    clu_guard *guard; /* on io, unless opts.unguarded */
     clu_fsm *fsm;
     pthread_t thread;
     led_event *entry_events; /* owned: CLU_ENTRY_EVENTS_MAX, packing buffer (loop thread) */
@@ -771,6 +772,7 @@ static void on_tick(uv_timer_t *timer)
     memcpy(st->state_hash, node->state_hash, LED_HASH_BYTES);
     st->kill_switch = acct.kill_switch;
     st->leading = role == CLU_ROLE_LEADER && node->leading_term == r->current_term;
+    if (node->guard != NULL) clu_guard_counters_get(node->guard, &node->metrics.guard);
     node->metrics.snapshots_total = stats.snapshots;
     node->metrics.restores_total = stats.restores;
     pthread_mutex_unlock(&node->lock);
@@ -902,6 +904,12 @@ static int node_bootstrap_and_start(clu_node *node)
         return rv;
     }
     node->raft.data = node;
+    if (!o->unguarded && clu_guard_attach(&node->io, true, &node->guard) != TK_OK) {
+        snprintf(node->start_error, sizeof(node->start_error), "the protocol guard: %s",
+                 tk_err_str(TK_ENOMEM));
+        raft_close(&node->raft, on_raft_closed);
+        return RAFT_NOMEM;
+    }
     clu_fsm_attach(node->fsm, &node->raft);
     raft_set_pre_vote(&node->raft, true);
     raft_set_election_timeout(&node->raft, o->election_timeout_ms);
@@ -974,6 +982,7 @@ static tk_err opts_check(const clu_node_opts *o, es_error *why)
 
 static void node_free(clu_node *node)
 {
+    clu_guard_detach(node->guard); /* the loop has ended: nothing calls the io any more */
     clu_fsm_close(node->fsm);
     free(node->entry_events);
     pthread_mutex_destroy(&node->lock);

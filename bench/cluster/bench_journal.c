@@ -7,8 +7,8 @@
  * (the ledger's risk gate and apply, one RocksDB write batch per entry, the chain hash, the
  * status tick, the hash points of the divergence check).
  *
- *   bench_journal [--dir D] [--base-port P] [--inflight 1,16,256] [--duration-ms 5000]
- *                 [--warmup-ms 1000]
+ *   bench_journal [--dir D] [--base-port P] [--unguarded] [--inflight 1,16,256]
+ *                 [--duration-ms 5000] [--warmup-ms 1000]
  *
  * A proposal is one StrategyEnabled event (89 bytes encoded, 32 strategy names in turn, as
  * bench_cluster sends); N are kept in flight: when one is answered (committed by a majority,
@@ -17,8 +17,10 @@
  * election 500 ms, heartbeat 50 ms, snapshots every 8192 entries with 2048 trailing, checkpoints
  * every 100000 events, state hash points every 1000 events, the store without fsync (the Raft log
  * is the durable commit: docs/operations.md). Directories go under D (default $TMPDIR, else /tmp)
- * and are removed at exit. Output: bench_common.h's line and JSON object per concurrency
- * (system "troika_journal"), plus a note with entries and events per entry.
+ * and are removed at exit. --unguarded runs the nodes without the protocol guard around their
+ * raft_io (clu_guard_attach), to measure what it costs. Output: bench_common.h's line and JSON
+ * object per concurrency (system "troika_journal", or "troika_journal_unguarded"), plus a note
+ * with entries and events per entry.
  * Context: the main thread starts, waits and reports; proposals and their answers run on the
  * leader's loop thread, which owns each slot's samples. */
 #define _XOPEN_SOURCE 700 /* nftw, mkdtemp */
@@ -114,6 +116,7 @@ static void slot_propose(slot *s)
 typedef struct cluster {
     char dir[DIR_BYTES];
     uint32_t base_port;
+    bool unguarded;
     es_store *stores[NODES];
     clu_node *nodes[NODES];
 } cluster;
@@ -139,7 +142,8 @@ static void cluster_start(cluster *c)
                             .snapshot_trailing = 2048,
                             .install_snapshot_timeout_ms = 2000,
                             .checkpoint_every = 100000,
-                            .hash_every = 1000};
+                            .hash_every = 1000,
+                            .unguarded = c->unguarded};
         snprintf(no.name, sizeof(no.name), "node%u", i + 1u);
         for (uint32_t p = 0; p < NODES; p++) {
             no.peers[p].id = p + 1u;
@@ -215,7 +219,7 @@ static bool run_one(cluster *c, const bc_opts *common, uint32_t inflight)
     }
     pthread_mutex_unlock(&r.lock);
     uint64_t events_after = 0, entries_after = leader_entries(r.leader, &events_after);
-    bc_result res = {.system = "troika_journal",
+    bc_result res = {.system = c->unguarded ? "troika_journal_unguarded" : "troika_journal",
                      .inflight = inflight,
                      .errors = r.errors,
                      .seconds = (double)common->duration_ms / 1e3};
@@ -227,7 +231,7 @@ static bool run_one(cluster *c, const bc_opts *common, uint32_t inflight)
     bc_result_compute(&res, &all);
     bc_samples_fini(&all);
     uint64_t entries = entries_after - entries_before, events = events_after - events_before;
-    printf("note=troika_journal inflight=%u entries=%llu events_per_entry=%.1f (whole run)\n",
+    printf("note=%s inflight=%u entries=%llu events_per_entry=%.1f (whole run)\n", res.system,
            inflight, (unsigned long long)entries,
            entries > 0 ? (double)events / (double)entries : 0.0);
     bc_report(&res);
@@ -247,8 +251,8 @@ static int remove_one(const char *path, const struct stat *sb, int flag, struct 
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_journal [--dir D] [--base-port P] [--inflight 1,16,256] "
-                    "[--duration-ms N] [--warmup-ms N]\n");
+    fprintf(stderr, "usage: bench_journal [--dir D] [--base-port P] [--unguarded] "
+                    "[--inflight 1,16,256] [--duration-ms N] [--warmup-ms N]\n");
     exit(2);
 }
 
@@ -260,6 +264,10 @@ int main(int argc, char **argv)
     const char *parent = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
     for (int i = 1; i < argc; i++) {
         if (bc_parse_common(argc, argv, &i, &common)) continue;
+        if (strcmp(argv[i], "--unguarded") == 0) {
+            c.unguarded = true;
+            continue;
+        }
         if (i + 1 >= argc) usage();
         const char *arg = argv[i], *value = argv[++i];
         if (strcmp(arg, "--dir") == 0) {
@@ -277,9 +285,10 @@ int main(int argc, char **argv)
     if (tk_log_set_level(NULL, TK_LOG_WARN) != TK_OK) die("log", "cannot set the level");
     cluster_start(&c);
     printf("note=troika_journal: 3 troika nodes on 127.0.0.1:%u..%u in one process, data in %s, "
-           "proposals through clu_node_propose, warm-up %llu ms, window %llu ms\n",
-           c.base_port + 1u, c.base_port + NODES, c.dir, (unsigned long long)common.warmup_ms,
-           (unsigned long long)common.duration_ms);
+           "proposals through clu_node_propose, protocol guard %s, warm-up %llu ms, window %llu "
+           "ms\n",
+           c.base_port + 1u, c.base_port + NODES, c.dir, c.unguarded ? "off" : "on",
+           (unsigned long long)common.warmup_ms, (unsigned long long)common.duration_ms);
     bool all = true;
     for (uint32_t i = 0; i < common.inflight_count; i++)
         all = run_one(&c, &common, common.inflight[i]) && all;

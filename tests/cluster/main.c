@@ -6,6 +6,7 @@ int main(void)
     int failed = 0;
     failed += clu_test_journal();
     failed += clu_test_journal_actor();
+    failed += clu_test_guard();
     failed += clu_test_raft_fsm();
     failed += clu_test_raft_node();
     return failed == 0 ? 0 : 1;

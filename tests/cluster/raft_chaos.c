@@ -27,7 +27,10 @@
  *                         not of its fixture); the node process dies and is restarted;
  *   crashed               any other death (a signal, an ASan report, the wall-clock limit): a
  *                         troika failure until shown otherwise.
- * The exit status is 1 if any seed is diverged-undetected or crashed, 2 on a usage error.
+ * With the protocol guard (cluster/clu_guard.c, docs/cluster.md) on every server's io, which is
+ * the default, a divergence of either kind is a safety violation. The exit status is 1 if any
+ * seed is diverged-undetected or crashed, or diverged at all with the guard on, or if
+ * --expect-violations was given and none diverged; 2 on a usage error.
  * The harness also counts bugs 1 and 2 at work (raft_harness.h), printed per failing seed and
  * summed, with leader changes, snapshot installs and faults, to show that the faults bite.
  *
@@ -35,14 +38,24 @@
  * its io truncate a no-op, the fixture never closed. Faults keep each server's disk writes and
  * each sender's messages in order, as a real disk and a TCP connection do.
  *
- * Usage: raft_chaos [--seeds N] [--from S] [--steps N] [--jobs J] [--barrier] [--quiet]
- *   --seeds N   seeds to run (200); --from S: the first (TK_SEED from the environment, else 1);
- *   --steps N   fixture steps of chaos per seed (3000);
- *   --jobs J    children at once (1); a seed's run depends on its seed and options alone;
- *   --barrier   a new leader runs raft_barrier at once, as troika's node (clu_node) does;
- *   --quiet     print only troika's failures and the summary.
- * Replay one seed, printing its faults and final state: TK_SEED=N raft_chaos --seeds 1 (with
- * the --steps and --barrier of the run that reported it). */
+ * Usage: raft_chaos [--seeds N] [--from S] [--steps N] [--jobs J] [--guard MODE]
+ *                   [--variant MIX] [--barrier] [--quiet]
+ *   --seeds N      seeds to run (200); --from S: the first (TK_SEED from the environment,
+ *                  else 1);
+ *   --steps N      fixture steps of chaos per seed (3000);
+ *   --jobs J       children at once (1); a seed's run depends on its seed and options alone;
+ *   --guard MODE   on (the default), off (libraft 0.15 alone), observe (attached, counting
+ *                  what it would lower, changing nothing);
+ *   --variant MIX  the fault mix: mixed (the default: every fault), links (one-way cuts,
+ *                  isolations, reconnects), crashes (kills, two servers dead at once), slow
+ *                  (freezes, disk and network stalls);
+ *   --barrier      a new leader runs raft_barrier at once, as troika's node (clu_node) does
+ *                  (the guard proposes one per term itself);
+ *   --expect-violations  fail unless some seed diverges: with --guard off, on seeds known to
+ *                  diverge, it shows that the test bites;
+ *   --quiet        print only troika's failures and the summary.
+ * Replay one seed, printing its faults and final state: the command line the first line
+ * prints, with TK_SEED=N and --seeds 1. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -111,16 +124,39 @@ typedef struct seed_report {
     uint64_t partitions, isolations, freezes, stalls, kills;
     uint64_t stale_appends;                                       /* harness.stale_appends */
     uint64_t old_term_commits, unverified_commits, false_matches; /* the harness's counters */
-    uint64_t unavailable; /* replicas libraft shut down (RAFT_UNAVAILABLE) by the end */
+    uint64_t unavailable;     /* replicas libraft shut down (RAFT_UNAVAILABLE) by the end */
+    clu_guard_counters guard; /* summed over the replicas */
 } seed_report;
+
+typedef enum guard_mode { GUARD_ON, GUARD_OFF, GUARD_OBSERVE } guard_mode;
+
+static const char *const guard_names[] = {"on", "off", "observe"};
+
+/* The fault mixes (--variant): weights of partition, reconnect, freeze, stall, kill and
+ * election-timeout faults, and how many servers may be dead at once (0: one, or two in a
+ * quarter of the seeds). */
+#define VARIANTS 4u
+static const struct {
+    const char *name;
+    unsigned weight[6];
+    unsigned dead_max;
+} variants[VARIANTS] = {
+    {"mixed", {3, 3, 2, 2, 1, 1}, 0},   /* every fault */
+    {"links", {3, 3, 0, 0, 0, 2}, 0},   /* one-way cuts, isolations and reconnects only */
+    {"crashes", {3, 3, 0, 0, 4, 2}, 2}, /* kills and revivals, two servers dead at once */
+    {"slow", {2, 3, 3, 3, 0, 1}, 0},    /* freezes and disk and network stalls */
+};
 
 typedef struct chaos_opts {
     uint64_t from;
     uint64_t seeds;
     unsigned steps;
     unsigned jobs;
+    unsigned variant;
+    guard_mode guard;
     bool barrier;
     bool quiet;
+    bool expect_violations; /* a run that must show libraft 0.15's bugs (with --guard off) */
 } chaos_opts;
 
 /* One seed's run, in the child. */
@@ -130,6 +166,7 @@ typedef struct chaos {
     bool detail;
     unsigned election_ms;
     unsigned dead_max;            /* servers dead at once, 1 or 2 */
+    unsigned variant;             /* the fault mix, an index of variants */
     unsigned propose_ms;          /* mean fixture time between proposals */
     unsigned fault_ms;            /* mean fixture time between faults */
     raft_time propose_at;         /* next proposal, fixture time */
@@ -325,26 +362,30 @@ static void fault_timeouts(chaos *c)
 
 static void fault(chaos *c)
 {
-    switch (below(c, 12)) {
+    const unsigned *w = variants[c->variant].weight;
+    unsigned total = 0;
+    for (unsigned k = 0; k < 6u; k++)
+        total += w[k];
+    unsigned pick = (unsigned)below(c, total);
+    unsigned k = 0;
+    while (pick >= w[k]) {
+        pick -= w[k];
+        k++;
+    }
+    switch (k) {
     case 0:
-    case 1:
-    case 2:
         fault_partition(c);
         break;
-    case 3:
-    case 4:
-    case 5:
+    case 1:
         fault_reconnect(c);
         break;
-    case 6:
-    case 7:
+    case 2:
         fault_freeze(c);
         break;
-    case 8:
-    case 9:
+    case 3:
         fault_stall(c);
         break;
-    case 10:
+    case 4:
         fault_kill(c);
         break;
     default:
@@ -397,13 +438,18 @@ static bool chaos_open(chaos *c, uint64_t seed, const chaos_opts *opts, bool det
                           .heartbeat_timeout_ms = c->election_ms / (3u + (unsigned)below(c, 6)),
                           .faults = true,
                           .barrier_on_election = opts->barrier,
-                          .unique_events = true};
+                          .unique_events = true,
+                          .guard = opts->guard != GUARD_OFF,
+                          .guard_enforce = opts->guard == GUARD_ON};
     if (!harness_open_opts(&c->h, &hopts)) return false;
     c->h.on_stale_append = note_stale_append;
     for (unsigned i = 0; i < SERVERS; i++)
         raft_fixture_set_randomized_election_timeout(
             &c->h.fixture, i, c->election_ms + (unsigned)below(c, c->election_ms));
-    c->dead_max = below(c, 4) == 0 ? 2u : 1u;
+    c->variant = opts->variant;
+    c->dead_max = variants[c->variant].dead_max != 0 ? variants[c->variant].dead_max
+                  : below(c, 4) == 0                 ? 2u
+                                                     : 1u;
     c->propose_ms = 4u + (unsigned)below(c, 60);
     c->fault_ms = 100u + (unsigned)below(c, 700);
     if (c->detail)
@@ -472,6 +518,15 @@ static void gather(chaos *c)
         r->unavailable += raft_state(c->h.replicas[i].raft) == RAFT_UNAVAILABLE ? 1u : 0u;
         raft_index applied = raft_last_applied(c->h.replicas[i].raft);
         if (applied > r->applied_index) r->applied_index = applied;
+        if (c->h.replicas[i].guard == NULL) continue;
+        clu_guard_counters g;
+        clu_guard_counters_get(c->h.replicas[i].guard, &g);
+        r->guard.follower_results_seen += g.follower_results_seen;
+        r->guard.follower_results_clamped += g.follower_results_clamped;
+        r->guard.leader_results_seen += g.leader_results_seen;
+        r->guard.leader_clamped_to_sent += g.leader_clamped_to_sent;
+        r->guard.leader_lowered_earlier_term += g.leader_lowered_earlier_term;
+        r->guard.barriers += g.barriers;
     }
 }
 
@@ -555,9 +610,12 @@ typedef struct totals {
     /* Seeds in which the harness saw bug 1, bug 2 (follower side), bug 2 (leader side) at
      * work: [0] all seeds, [1] diverged seeds. */
     uint64_t bug1_seeds[2], bug2f_seeds[2], bug2l_seeds[2];
-    uint64_t by_state_hash; /* diverged seeds whose final state hashes differ */
-    uint64_t shut_down[2];  /* seeds in which libraft shut a replica down: all, diverged */
-    uint64_t stuck;         /* not-converged seeds with every replica still running (bug 7) */
+    uint64_t by_state_hash;   /* diverged seeds whose final state hashes differ */
+    uint64_t shut_down[2];    /* seeds in which libraft shut a replica down: all, diverged */
+    uint64_t stuck;           /* not-converged seeds with every replica still running (bug 7) */
+    clu_guard_counters guard; /* summed over every seed */
+    uint64_t guard_bit_seeds; /* seeds in which the guard lowered (or, observing, would have
+                                 lowered) at least one result */
 } totals;
 
 static bool spawn(slot *s, uint64_t seed, const chaos_opts *opts, bool detail)
@@ -590,7 +648,8 @@ static const char *troika_action(chaos_class k)
     case CLASS_AGREE:
         return "nothing to do";
     case CLASS_DETECTED:
-        return "(index, hash) mismatch: kill switch, halt (issue 6, not built)";
+        return "state hash mismatch: DIVERGENCE alert, kill switch; with the guard on, a "
+               "SAFETY VIOLATION";
     case CLASS_UNDETECTED:
         return "nothing sees it: TROIKA FAILURE";
     case CLASS_NOT_CONVERGED:
@@ -658,6 +717,17 @@ static void add_up(totals *t, const seed_report *r)
         t->shut_down[d] += r->unavailable > 0 ? 1u : 0u;
     }
     t->by_state_hash += r->state_hash_differs ? 1u : 0u;
+    t->guard.follower_results_seen += r->guard.follower_results_seen;
+    t->guard.follower_results_clamped += r->guard.follower_results_clamped;
+    t->guard.leader_results_seen += r->guard.leader_results_seen;
+    t->guard.leader_clamped_to_sent += r->guard.leader_clamped_to_sent;
+    t->guard.leader_lowered_earlier_term += r->guard.leader_lowered_earlier_term;
+    t->guard.barriers += r->guard.barriers;
+    t->guard_bit_seeds += r->guard.follower_results_clamped + r->guard.leader_clamped_to_sent +
+                                      r->guard.leader_lowered_earlier_term >
+                                  0
+                              ? 1u
+                              : 0u;
     if (r->klass == CLASS_NOT_CONVERGED && r->unavailable == 0) t->stuck++;
 }
 
@@ -694,8 +764,10 @@ static void collect(slot *s, int status, const chaos_opts *opts, totals *t)
 
 static void print_summary(const chaos_opts *opts, const totals *t, double seconds)
 {
-    printf("raft_chaos: %llu seeds from %llu, %u steps each%s, in %.1f s (%.1f seeds/s)\n",
+    printf("raft_chaos: %llu seeds from %llu, %u steps each, faults '%s', guard %s%s, in %.1f s "
+           "(%.1f seeds/s)\n",
            (unsigned long long)opts->seeds, (unsigned long long)opts->from, opts->steps,
+           variants[opts->variant].name, guard_names[opts->guard],
            opts->barrier ? ", barrier on election" : "", seconds,
            seconds > 0 ? (double)opts->seeds / seconds : 0.0);
     for (unsigned k = 0; k < CLASS_COUNT; k++)
@@ -726,6 +798,19 @@ static void print_summary(const chaos_opts *opts, const totals *t, double second
     printf("  of %llu not-converged seeds, %llu had every replica running but one left behind "
            "(bug 7); in the others libraft had shut a replica down\n",
            (unsigned long long)t->by_class[CLASS_NOT_CONVERGED], (unsigned long long)t->stuck);
+    if (opts->guard != GUARD_OFF)
+        printf("  guard%s: followers sent %llu successful results, %llu claimed more than they "
+               "had verified; leaders received %llu, %llu above what they had sent, %llu on an "
+               "earlier term's entry above the commit index; %llu barriers; it bit in %llu seeds\n",
+               opts->guard == GUARD_OBSERVE ? " (observing: nothing lowered)" : "",
+               (unsigned long long)t->guard.follower_results_seen,
+               (unsigned long long)t->guard.follower_results_clamped,
+               (unsigned long long)t->guard.leader_results_seen,
+               (unsigned long long)t->guard.leader_clamped_to_sent,
+               (unsigned long long)t->guard.leader_lowered_earlier_term,
+               (unsigned long long)t->guard.barriers, (unsigned long long)t->guard_bit_seeds);
+    printf("  safety violations (replicas applied different entries): %llu\n",
+           (unsigned long long)(t->by_class[CLASS_DETECTED] + t->by_class[CLASS_UNDETECTED]));
 }
 
 static bool run_all(const chaos_opts *opts, totals *t)
@@ -775,13 +860,12 @@ static bool parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *ou
 
 static bool parse_args(int argc, char **argv, chaos_opts *opts)
 {
-    static const struct option longs[] = {{"seeds", required_argument, NULL, 'n'},
-                                          {"from", required_argument, NULL, 'f'},
-                                          {"steps", required_argument, NULL, 's'},
-                                          {"jobs", required_argument, NULL, 'j'},
-                                          {"barrier", no_argument, NULL, 'b'},
-                                          {"quiet", no_argument, NULL, 'q'},
-                                          {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {
+        {"seeds", required_argument, NULL, 'n'},   {"from", required_argument, NULL, 'f'},
+        {"steps", required_argument, NULL, 's'},   {"jobs", required_argument, NULL, 'j'},
+        {"barrier", no_argument, NULL, 'b'},       {"guard", required_argument, NULL, 'g'},
+        {"variant", required_argument, NULL, 'v'}, {"expect-violations", no_argument, NULL, 'x'},
+        {"quiet", no_argument, NULL, 'q'},         {NULL, 0, NULL, 0}};
     const char *env = getenv("TK_SEED");
     *opts = (chaos_opts){.from = 1, .seeds = 200, .steps = 3000, .jobs = 1};
     if (env != NULL && !parse_u64(env, 0, UINT64_MAX / 2, &opts->from)) return false;
@@ -801,8 +885,22 @@ static bool parse_args(int argc, char **argv, chaos_opts *opts)
             opts->jobs = (unsigned)v;
         } else if (ch == 'b') {
             opts->barrier = true;
+        } else if (ch == 'g') {
+            ok = false;
+            for (unsigned m = 0; m < 3u && !ok; m++) {
+                ok = strcmp(optarg, guard_names[m]) == 0;
+                if (ok) opts->guard = (guard_mode)m;
+            }
+        } else if (ch == 'v') {
+            ok = false;
+            for (unsigned m = 0; m < VARIANTS && !ok; m++) {
+                ok = strcmp(optarg, variants[m].name) == 0;
+                if (ok) opts->variant = m;
+            }
         } else if (ch == 'q') {
             opts->quiet = true;
+        } else if (ch == 'x') {
+            opts->expect_violations = true;
         } else {
             ok = false;
         }
@@ -816,14 +914,17 @@ int main(int argc, char **argv)
     chaos_opts opts;
     if (!parse_args(argc, argv, &opts)) {
         fprintf(stderr, "usage: raft_chaos [--seeds N] [--from S] [--steps N] [--jobs J] "
-                        "[--barrier] [--quiet]   (--from defaults to $TK_SEED, else 1)\n");
+                        "[--guard on|off|observe] [--variant mixed|links|crashes|slow] "
+                        "[--barrier] [--expect-violations] [--quiet]   (--from defaults to "
+                        "$TK_SEED, else 1)\n");
         return 2;
     }
-    printf("raft_chaos: seeds %llu..%llu, %u steps each, %u at once%s (replay one: TK_SEED=S "
-           "raft_chaos --seeds 1 --steps %u%s)\n",
+    printf("raft_chaos: seeds %llu..%llu, %u steps each, %u at once, faults '%s', guard %s%s "
+           "(replay one: TK_SEED=S raft_chaos --seeds 1 --steps %u --variant %s --guard %s%s)\n",
            (unsigned long long)opts.from, (unsigned long long)(opts.from + opts.seeds - 1),
-           opts.steps, opts.jobs, opts.barrier ? ", barrier on election" : "", opts.steps,
-           opts.barrier ? " --barrier" : "");
+           opts.steps, opts.jobs, variants[opts.variant].name, guard_names[opts.guard],
+           opts.barrier ? ", barrier on election" : "", opts.steps, variants[opts.variant].name,
+           guard_names[opts.guard], opts.barrier ? " --barrier" : "");
     const tk_clock *clock = tk_clock_system();
     uint64_t start_ns = tk_clock_mono_ns(clock);
     totals t;
@@ -831,5 +932,13 @@ int main(int argc, char **argv)
     if (!run_all(&opts, &t)) return 2;
     double seconds = (double)(tk_clock_mono_ns(clock) - start_ns) / 1e9;
     print_summary(&opts, &t, seconds);
-    return t.by_class[CLASS_UNDETECTED] + t.by_class[CLASS_CRASHED] > 0 ? 1 : 0;
+    uint64_t failures = t.by_class[CLASS_UNDETECTED] + t.by_class[CLASS_CRASHED];
+    uint64_t violations = t.by_class[CLASS_DETECTED] + t.by_class[CLASS_UNDETECTED];
+    if (opts.guard == GUARD_ON) failures += t.by_class[CLASS_DETECTED]; /* the guard's job */
+    if (opts.expect_violations && violations == 0) {
+        printf("raft_chaos: no violation in these seeds, where one was expected: the test does "
+               "not bite\n");
+        failures++;
+    }
+    return failures > 0 ? 1 : 0;
 }

@@ -57,6 +57,7 @@ typedef struct harness_replica {
     raft_time disk_stall_until;   /* disk requests made before this complete at it, ms */
     raft_time net_stall_until;    /* messages sent before this arrive at it, ms */
     raft_io_recv_cb fixture_recv; /* raft's receive callback, which the harness observes */
+    clu_guard *guard;             /* harness_opts.guard: the protocol guard on its io */
     raft_term led_term;           /* the term it last led in, seen by the step hook */
     raft_index led_commit;        /* its commit index then */
 } harness_replica;
@@ -131,6 +132,10 @@ typedef struct harness_opts {
      * stale leader, or two in flight) can start with identical events, and a Raft-level
      * divergence would not show in the ledger. false: at the leader's next index. */
     bool unique_events;
+    /* Attach cluster/clu_guard.c to every server's io (outermost: raft talks to the guard,
+     * the guard to the fault machinery and the fixture); guard_enforce false only observes. */
+    bool guard;
+    bool guard_enforce;
 } harness_opts;
 
 /* As harness_open, with every setting chosen. harness_open(h, n, seed, t, tr) is
@@ -168,8 +173,9 @@ bool harness_propose_on(harness *h, unsigned i, uint32_t count);
 uint64_t harness_ledger_conflict(const harness *h);
 
 /* Revive every server, reconnect every pair, then step until a leader exists, run a barrier
- * on it and step until every replica has applied it (max_msecs of fixture time per step).
- * false if that does not happen. */
+ * on it and step until every replica has applied it and whatever the leader appended
+ * meanwhile (the guard's own barrier) (max_msecs of fixture time per step). false if that does
+ * not happen. */
 bool harness_heal(harness *h, unsigned max_msecs);
 
 /* Compare every pair of replicas at every Raft index both applied, and the state hashes of

@@ -62,6 +62,12 @@ static const struct {
     {"mailbox_depth_max", "gauge"},
     {"snapshots_total", "counter"},
     {"restores_total", "counter"},
+    {"guard_follower_results_total", "counter"},
+    {"guard_follower_results_clamped_total", "counter"},
+    {"guard_leader_results_total", "counter"},
+    {"guard_leader_clamped_to_sent_total", "counter"},
+    {"guard_leader_lowered_earlier_term_total", "counter"},
+    {"guard_barriers_total", "counter"},
 };
 #define FAMILY_COUNT (sizeof(FAMILIES) / sizeof(FAMILIES[0]))
 
@@ -127,6 +133,12 @@ static void fill_metrics(clu_metrics *m)
     m->mailbox_depth_max = 17;
     m->snapshots_total = 2;
     m->restores_total = 1;
+    m->guard = (clu_guard_counters){.follower_results_seen = 900,
+                                    .follower_results_clamped = 3,
+                                    .leader_results_seen = 800,
+                                    .leader_clamped_to_sent = 2,
+                                    .leader_lowered_earlier_term = 5,
+                                    .barriers = 4};
 }
 
 /* Render m into a fresh heap buffer (the caller frees it). */
@@ -230,9 +242,10 @@ static void check_exposition(const char *text)
         line = end + 1;
     }
     assert_int_equal(family, FAMILY_COUNT);
-    /* roles, status gauges, counters, the two histograms, orders, rules, amounts, runtime */
+    /* roles, status gauges, counters, the two histograms, orders, rules, amounts, runtime,
+     * guard */
     uint32_t want = 4u + 7u + 4u + (5u + 3u) + (4u + 3u) + LED_ORDER_STATE_COUNT;
-    want += LED_RULE_OVERFLOW + 2u + 4u;
+    want += LED_RULE_OVERFLOW + 2u + 4u + 6u;
     assert_int_equal(samples, want);
 }
 
@@ -366,6 +379,12 @@ static void test_render_values(void **vstate)
     expect_sample(text, "troika_mailbox_depth_max{node=\"2\"}", "17");
     expect_sample(text, "troika_snapshots_total{node=\"2\"}", "2");
     expect_sample(text, "troika_restores_total{node=\"2\"}", "1");
+    expect_sample(text, "troika_guard_follower_results_total{node=\"2\"}", "900");
+    expect_sample(text, "troika_guard_follower_results_clamped_total{node=\"2\"}", "3");
+    expect_sample(text, "troika_guard_leader_results_total{node=\"2\"}", "800");
+    expect_sample(text, "troika_guard_leader_clamped_to_sent_total{node=\"2\"}", "2");
+    expect_sample(text, "troika_guard_leader_lowered_earlier_term_total{node=\"2\"}", "5");
+    expect_sample(text, "troika_guard_barriers_total{node=\"2\"}", "4");
     free(text);
 }
 
