@@ -130,12 +130,21 @@ typedef struct clu_guard_counters {
 
 typedef struct clu_guard clu_guard;
 
+/* The rules a guard enforces (docs/cluster.md): nodes run with all of them. */
+enum {
+    CLU_GUARD_FOLLOWER = 1u << 0,     /* a follower claims only what it verified in the term */
+    CLU_GUARD_EARLIER_TERM = 1u << 1, /* a leader counts no earlier term's entry */
+    CLU_GUARD_SENT = 1u << 2,         /* a leader counts nothing above what it sent */
+    CLU_GUARD_BARRIER = 1u << 3,      /* a new leader proposes a barrier once per term */
+    CLU_GUARD_ALL = 0xfu,
+};
+
 /* Attach a guard to io: after raft_init (io->data is the raft instance), before raft_start. It
- * replaces io's start and send methods in place and keeps the originals. enforce false only
- * observes (the counters still count what would have been lowered; no barrier is proposed):
- * for tests that show what gets through without the guard. Errors: TK_ENOMEM, TK_EFULL (64
- * guards attached in the process). *out written on TK_OK only. */
-TK_MUST_USE tk_err clu_guard_attach(struct raft_io *io, bool enforce, clu_guard **out);
+ * replaces io's start and send methods in place and keeps the originals. rules: CLU_GUARD_*
+ * enforced (CLU_GUARD_ALL for a node); a rule left out still counts what it would have
+ * lowered, for tests that show what gets through without it (0: observe only). Errors:
+ * TK_ENOMEM, TK_EFULL (64 guards attached in the process). *out written on TK_OK only. */
+TK_MUST_USE tk_err clu_guard_attach(struct raft_io *io, unsigned rules, clu_guard **out);
 
 /* Put io's methods back and free the guard: only once raft_close has completed and the io can
  * no longer call back (the node detaches after its loop has ended). NULL is a no-op. */

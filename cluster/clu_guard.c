@@ -38,7 +38,7 @@ typedef struct sent_to {
 struct clu_guard {
     struct raft_io *io;
     struct raft *raft;
-    bool enforce;
+    unsigned rules; /* CLU_GUARD_* enforced; every rule counts what it would lower */
     int (*io_start)(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv);
     int (*io_send)(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
                    raft_io_send_cb cb);
@@ -204,13 +204,14 @@ static raft_index leader_countable(clu_guard *g, raft_id from, raft_index claime
     sent_to *s = g->sent_term == r->current_term ? sent_slot(g, from, false) : NULL;
     raft_index sent = s != NULL ? s->index : 0;
     if (index > sent) {
-        index = sent;
         g->counters.leader_clamped_to_sent++;
+        if ((g->rules & CLU_GUARD_SENT) != 0) index = sent;
     }
     bool known = false;
     if (index > r->commit_index && log_term(&r->log, index, &known) != r->current_term) {
-        index = r->commit_index; /* an earlier term's entry (or none): counting cannot commit it */
         g->counters.leader_lowered_earlier_term++;
+        /* an earlier term's entry (or none): counting cannot commit it */
+        if ((g->rules & CLU_GUARD_EARLIER_TERM) != 0) index = r->commit_index;
     }
     return index;
 }
@@ -250,9 +251,8 @@ static void guard_recv(struct raft_io *io, struct raft_message *m)
     if (m->type == RAFT_IO_APPEND_ENTRIES_RESULT && m->append_entries_result.rejected == 0 &&
         r->state == RAFT_LEADER && m->append_entries_result.term == r->current_term) {
         g->counters.leader_results_seen++;
-        raft_index countable =
+        m->append_entries_result.last_log_index =
             leader_countable(g, m->server_id, m->append_entries_result.last_log_index);
-        if (g->enforce) m->append_entries_result.last_log_index = countable;
     }
     g->raft_recv(io, m);
 }
@@ -272,7 +272,8 @@ static int guard_send(struct raft_io *io, struct raft_io_send *req,
         copy.append_entries_result.term == g->verified_term ? g->verified_index : 0;
     if (copy.append_entries_result.last_log_index > verified) {
         g->counters.follower_results_clamped++;
-        if (g->enforce) copy.append_entries_result.last_log_index = verified;
+        if ((g->rules & CLU_GUARD_FOLLOWER) != 0)
+            copy.append_entries_result.last_log_index = verified;
     }
     return g->io_send(io, req, &copy, cb);
 }
@@ -289,7 +290,9 @@ static void guard_tick(struct raft_io *io)
     clu_guard *g = guard_of(io);
     g->raft_tick(io);
     struct raft *r = g->raft;
-    if (!g->enforce || r->state != RAFT_LEADER || g->barrier_term == r->current_term) return;
+    if ((g->rules & CLU_GUARD_BARRIER) == 0 || r->state != RAFT_LEADER ||
+        g->barrier_term == r->current_term)
+        return;
     struct raft_barrier *req = malloc(sizeof(*req));
     if (req == NULL) return; /* tried again at the next tick */
     req->data = g;
@@ -312,13 +315,14 @@ static int guard_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
 
 /* ---- Attach and detach ---------------------------------------------------------------------- */
 
-tk_err clu_guard_attach(struct raft_io *io, bool enforce, clu_guard **out)
+tk_err clu_guard_attach(struct raft_io *io, unsigned rules, clu_guard **out)
 {
     TK_ASSERT(io != NULL && out != NULL);
     TK_ASSERT(io->data != NULL); /* raft_init set it to the raft instance */
+    TK_ASSERT((rules & ~(unsigned)CLU_GUARD_ALL) == 0);
     clu_guard *g = calloc(1, sizeof(*g));
     if (g == NULL) return TK_ENOMEM;
-    *g = (clu_guard){.io = io, .raft = io->data, .enforce = enforce};
+    *g = (clu_guard){.io = io, .raft = io->data, .rules = rules};
     pthread_mutex_lock(&registry.lock);
     uint32_t free_at = GUARDS_MAX;
     for (uint32_t i = 0; i < GUARDS_MAX && free_at == GUARDS_MAX; i++)

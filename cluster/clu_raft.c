@@ -904,7 +904,7 @@ static int node_bootstrap_and_start(clu_node *node)
         return rv;
     }
     node->raft.data = node;
-    if (!o->unguarded && clu_guard_attach(&node->io, true, &node->guard) != TK_OK) {
+    if (!o->unguarded && clu_guard_attach(&node->io, CLU_GUARD_ALL, &node->guard) != TK_OK) {
         snprintf(node->start_error, sizeof(node->start_error), "the protocol guard: %s",
                  tk_err_str(TK_ENOMEM));
         raft_close(&node->raft, on_raft_closed);

@@ -440,7 +440,7 @@ static bool chaos_open(chaos *c, uint64_t seed, const chaos_opts *opts, bool det
                           .barrier_on_election = opts->barrier,
                           .unique_events = true,
                           .guard = opts->guard != GUARD_OFF,
-                          .guard_enforce = opts->guard == GUARD_ON};
+                          .guard_rules = opts->guard == GUARD_ON ? CLU_GUARD_ALL : 0u};
     if (!harness_open_opts(&c->h, &hopts)) return false;
     c->h.on_stale_append = note_stale_append;
     for (unsigned i = 0; i < SERVERS; i++)

@@ -360,7 +360,7 @@ static bool replica_open(harness *h, unsigned i, const harness_opts *opts)
         rep->fixture_start = io->start;
         io->start = observed_start;
     }
-    if (opts->guard && clu_guard_attach(io, opts->guard_enforce, &rep->guard) != TK_OK) {
+    if (opts->guard && clu_guard_attach(io, opts->guard_rules, &rep->guard) != TK_OK) {
         fprintf(stderr, "harness: cannot attach the guard\n");
         return false;
     }

@@ -133,9 +133,10 @@ typedef struct harness_opts {
      * divergence would not show in the ledger. false: at the leader's next index. */
     bool unique_events;
     /* Attach cluster/clu_guard.c to every server's io (outermost: raft talks to the guard,
-     * the guard to the fault machinery and the fixture); guard_enforce false only observes. */
+     * the guard to the fault machinery and the fixture), enforcing guard_rules (CLU_GUARD_*;
+     * 0 only observes). */
     bool guard;
-    bool guard_enforce;
+    unsigned guard_rules;
 } harness_opts;
 
 /* As harness_open, with every setting chosen. harness_open(h, n, seed, t, tr) is

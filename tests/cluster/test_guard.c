@@ -103,7 +103,7 @@ static void fake_tick(struct raft_io *io)
     (void)io;
 }
 
-static clu_guard *world(bool enforce, unsigned short state, raft_term term)
+static clu_guard *world(unsigned rules, unsigned short state, raft_term term)
 {
     memset(&w, 0, sizeof(w));
     w.io = (struct raft_io){.version = 2, .data = &w.raft, .start = fake_start, .send = fake_send};
@@ -111,7 +111,7 @@ static clu_guard *world(bool enforce, unsigned short state, raft_term term)
     w.raft.state = state;
     w.raft.current_term = term;
     clu_guard *g = NULL;
-    assert_int_equal(clu_guard_attach(&w.io, enforce, &g), TK_OK);
+    assert_int_equal(clu_guard_attach(&w.io, rules, &g), TK_OK);
     assert_int_equal(w.io.start(&w.io, 100, fake_tick, fake_raft_recv), 0);
     assert_non_null(w.deliver);
     return g;
@@ -188,7 +188,7 @@ static void test_log_term_wraps_and_snapshot(void **unused)
 static void test_follower_heartbeat(void **unused)
 {
     (void)unused;
-    clu_guard *g = world(true, RAFT_FOLLOWER, 3);
+    clu_guard *g = world(CLU_GUARD_ALL, RAFT_FOLLOWER, 3);
     const raft_term mine[] = {1, 1, 2, 2, 2}; /* 4 and 5 from a term-2 leader, never matched */
     log_set(1, mine, 5, 0);
     w.answer_on_receive = true;
@@ -216,7 +216,7 @@ static void test_follower_heartbeat(void **unused)
 static void test_follower_appends_terms_and_snapshots(void **unused)
 {
     (void)unused;
-    clu_guard *g = world(true, RAFT_FOLLOWER, 3);
+    clu_guard *g = world(CLU_GUARD_ALL, RAFT_FOLLOWER, 3);
     const raft_term mine[] = {1, 1, 3};
     log_set(1, mine, 3, LOG_SLOTS - 1u);
     w.append_on_receive = true;
@@ -250,7 +250,7 @@ static void test_follower_appends_terms_and_snapshots(void **unused)
 static void test_follower_observe_only(void **unused)
 {
     (void)unused;
-    clu_guard *g = world(false, RAFT_FOLLOWER, 3);
+    clu_guard *g = world(0, RAFT_FOLLOWER, 3);
     const raft_term mine[] = {1, 2, 2};
     log_set(1, mine, 3, 0);
     deliver_append(3, 1, 1, NULL, 0);
@@ -291,7 +291,7 @@ static raft_index leader_receive(raft_id from, raft_term term, raft_index last)
 static void test_leader_rules(void **unused)
 {
     (void)unused;
-    clu_guard *g = world(true, RAFT_LEADER, 5);
+    clu_guard *g = world(CLU_GUARD_ALL, RAFT_LEADER, 5);
     raft_term terms[12];
     for (unsigned i = 0; i < 12; i++)
         terms[i] = i < 10 ? 2 : (i == 10 ? 4 : 5);
@@ -322,6 +322,37 @@ static void test_leader_rules(void **unused)
     clu_guard_detach(g);
 }
 
+/* Each leader rule alone: a rule left out counts what it would lower and lowers nothing. */
+static void test_leader_rules_one_at_a_time(void **unused)
+{
+    (void)unused;
+    raft_term terms[12];
+    for (unsigned i = 0; i < 12; i++)
+        terms[i] = i < 10 ? 2 : (i == 10 ? 4 : 5);
+    clu_guard *g = world(CLU_GUARD_SENT, RAFT_LEADER, 5);
+    log_set(1, terms, 12, 0);
+    w.raft.commit_index = 10;
+    leader_send_append(2, 5, 10, 2);
+    assert_int_equal(leader_receive(2, 5, 11), 11); /* the earlier-term rule is off */
+    assert_int_equal(leader_receive(2, 5, 14), 12); /* the sent clamp is on */
+    clu_guard_counters c;
+    clu_guard_counters_get(g, &c);
+    assert_int_equal(c.leader_lowered_earlier_term, 1);
+    assert_int_equal(c.leader_clamped_to_sent, 1);
+    clu_guard_detach(g);
+
+    g = world(CLU_GUARD_EARLIER_TERM, RAFT_LEADER, 5);
+    log_set(1, terms, 12, 0);
+    w.raft.commit_index = 10;
+    leader_send_append(2, 5, 10, 2);
+    assert_int_equal(leader_receive(2, 5, 11), 10); /* on */
+    assert_int_equal(leader_receive(2, 5, 12), 12);
+    assert_int_equal(leader_receive(3, 5, 12), 12); /* the sent clamp is off: 3 got nothing */
+    clu_guard_counters_get(g, &c);
+    assert_int_equal(c.leader_clamped_to_sent, 1);
+    clu_guard_detach(g);
+}
+
 static int teardown(void **unused)
 {
     (void)unused;
@@ -336,6 +367,7 @@ int clu_test_guard(void)
         cmocka_unit_test_teardown(test_follower_appends_terms_and_snapshots, teardown),
         cmocka_unit_test_teardown(test_follower_observe_only, teardown),
         cmocka_unit_test_teardown(test_leader_rules, teardown),
+        cmocka_unit_test_teardown(test_leader_rules_one_at_a_time, teardown),
     };
     return cmocka_run_group_tests_name("cluster/guard", tests, NULL, NULL);
 }
