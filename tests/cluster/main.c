@@ -7,6 +7,7 @@ int main(void)
     failed += clu_test_journal();
     failed += clu_test_journal_actor();
     failed += clu_test_guard();
+    failed += clu_test_guard_schedule();
     failed += clu_test_raft_fsm();
     failed += clu_test_raft_node();
     return failed == 0 ? 0 : 1;

@@ -262,6 +262,8 @@ static void observe_recv(struct raft_io *io, struct raft_message *message)
         if (message->type == RAFT_IO_APPEND_ENTRIES_RESULT)
             observe_result(rep, sender, &message->append_entries_result);
     }
+    /* a lost message: its buffers stay with libraft's fixture, held to the end of the run */
+    if (h->drop != NULL && h->drop(h, (unsigned)(rep - h->replicas), message)) return;
     rep->fixture_recv(io, message);
 }
 
@@ -390,6 +392,7 @@ bool harness_open_opts(harness *h, const harness_opts *opts)
     if (raft_fixture_configuration(&h->fixture, n, &conf) != 0) return false;
     int rv = raft_fixture_bootstrap(&h->fixture, &conf);
     raft_configuration_close(&conf);
+    if (rv == 0 && opts->before_start != NULL) opts->before_start(h, opts->before_start_arg);
     if (rv != 0 || raft_fixture_start(&h->fixture) != 0) {
         fprintf(stderr, "harness: cannot bootstrap or start\n");
         return false;
@@ -432,6 +435,11 @@ static void apply_done(struct raft_apply *req, int status, void *result)
     (void)result;
     harness *h = req->data;
     if (status != 0) h->apply_failed++;
+    for (size_t i = 0; i < h->pending_count; i++) {
+        if (h->pending[i] != req) continue;
+        h->pending[i] = h->pending[--h->pending_count];
+        break;
+    }
     free(req);
 }
 
@@ -475,6 +483,17 @@ bool harness_propose_on(harness *h, unsigned i, uint32_t count)
     size_t cap = CLU_ENTRY_BYTES(count);
     struct raft_buffer buf = {.base = raft_malloc(cap)};
     struct raft_apply *req = malloc(sizeof(*req));
+    if (h->pending_count == h->pending_cap) { /* kept until answered, or harness_close */
+        size_t cap_new = h->pending_cap == 0 ? 64 : 2 * h->pending_cap;
+        struct raft_apply **grown = realloc(h->pending, cap_new * sizeof(*grown));
+        if (grown == NULL) {
+            free(req);
+            req = NULL;
+        } else {
+            h->pending = grown;
+            h->pending_cap = cap_new;
+        }
+    }
     if (buf.base == NULL || req == NULL ||
         clu_entry_encode(events, count, buf.base, cap, &buf.len) != TK_OK) {
         raft_free(buf.base);
@@ -487,6 +506,7 @@ bool harness_propose_on(harness *h, unsigned i, uint32_t count)
         free(req);
         return false;
     }
+    h->pending[h->pending_count++] = req;
     h->proposed++;
     return true;
 }
@@ -597,5 +617,8 @@ void harness_close(harness *h)
         free(h->replicas[i].records);
         free(h->replicas[i].chain);
     }
+    for (size_t i = 0; i < h->pending_count; i++) /* never answered: the fixture stays open */
+        free(h->pending[i]);
+    free(h->pending);
     led_gen_close(h->gen);
 }

@@ -67,7 +67,9 @@ struct harness {
     unsigned n;
     harness_replica replicas[HARNESS_SERVERS_MAX];
     led_gen *gen;
-    uint64_t proposed;     /* entries handed to raft_apply */
+    uint64_t proposed;           /* entries handed to raft_apply */
+    struct raft_apply **pending; /* owned: requests raft has not answered yet */
+    size_t pending_count, pending_cap;
     uint64_t apply_failed; /* raft_apply callbacks with a non-zero status */
     /* Set by harness_open_opts with faults, counted by its step hook. */
     bool faults;
@@ -85,6 +87,10 @@ struct harness {
      * on_stale_append called) just before delivery, which the harness does not alter. */
     uint64_t stale_appends;
     void (*on_stale_append)(harness *h, unsigned server); /* NULL: none */
+    /* With faults: a message the fixture delivers to server `to` is lost instead when this
+     * returns true (a schedule test's hand-picked losses); NULL: none. */
+    bool (*drop)(harness *h, unsigned to, const struct raft_message *message);
+    void *drop_arg;
     /* What the harness sees of libraft 0.15's bugs 1 and 2 at work (docs/cluster.md); each may
      * or may not end in a divergence. */
     uint64_t old_term_commits;   /* bug 1: a leader moved its commit index onto an entry of an
@@ -137,6 +143,10 @@ typedef struct harness_opts {
      * 0 only observes). */
     bool guard;
     unsigned guard_rules;
+    /* Called once the servers are bootstrapped, before they start: a schedule test sets terms
+     * and adds entries there (raft_fixture_set_term, raft_fixture_add_entry). NULL: none. */
+    void (*before_start)(harness *h, void *arg);
+    void *before_start_arg;
 } harness_opts;
 
 /* As harness_open, with every setting chosen. harness_open(h, n, seed, t, tr) is
