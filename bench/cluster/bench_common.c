@@ -1,7 +1,10 @@
 /* Shared parts of the cluster benchmark drivers (bench_common.h): samples, percentiles, the
  * report format and the common options. */
+#define _XOPEN_SOURCE 700 /* nftw */
+
 #include "bench_common.h"
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,4 +171,17 @@ size_t bc_base64(const uint8_t *in, size_t size, char *out, size_t out_size)
     out[o] = '\0';
     TK_ASSERT(o + 1u == need);
     return o;
+}
+
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void bc_remove_tree(const char *dir)
+{
+    (void)nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -80,4 +80,8 @@ void bc_opts_default(bc_opts *opts);
  * TK_ASSERT); NUL-terminated. Returns the length written. */
 size_t bc_base64(const uint8_t *in, size_t size, char *out, size_t out_size);
 
+/* Remove dir and everything below it (the in-process drivers' data directories); what cannot
+ * be removed is left, silently: a benchmark's temporary files are not worth failing over. */
+void bc_remove_tree(const char *dir);
+
 #endif /* TK_BENCH_CLUSTER_BENCH_COMMON_H */

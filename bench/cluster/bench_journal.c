@@ -23,9 +23,8 @@
  * with entries and events per entry.
  * Context: the main thread starts, waits and reports; proposals and their answers run on the
  * leader's loop thread, which owns each slot's samples. */
-#define _XOPEN_SOURCE 700 /* nftw, mkdtemp */
+#define _XOPEN_SOURCE 700 /* mkdtemp */
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,14 +240,6 @@ static bool run_one(cluster *c, const bc_opts *common, uint32_t inflight)
     return res.ok > 0;
 }
 
-static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_journal [--dir D] [--base-port P] [--unguarded] "
@@ -293,6 +284,6 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < common.inflight_count; i++)
         all = run_one(&c, &common, common.inflight[i]) && all;
     cluster_stop(&c);
-    (void)nftw(c.dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    bc_remove_tree(c.dir);
     return all ? 0 : 1;
 }

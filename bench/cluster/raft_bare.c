@@ -24,9 +24,8 @@
  * and JSON object per concurrency, plus a note with entries and events per entry.
  * Context: every raft_* call runs on its server's loop thread (the main thread hands work over
  * with uv_async_send); the main thread only starts, waits and reports. */
-#define _XOPEN_SOURCE 700 /* nftw, mkdtemp */
+#define _XOPEN_SOURCE 700 /* mkdtemp */
 
-#include <ftw.h>
 #include <pthread.h>
 #include <raft.h>
 #include <raft/uv.h>
@@ -549,14 +548,6 @@ static bool run_one(bare *b, uint32_t inflight)
     return res.ok > 0;
 }
 
-static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: raft_bare [--dir D] [--base-port P] [--event-bytes N] "
@@ -604,7 +595,7 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < b.common.inflight_count; i++)
         all = run_one(&b, b.common.inflight[i]) && all;
     cluster_stop(&b);
-    (void)nftw(b.dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    bc_remove_tree(b.dir);
     pthread_mutex_destroy(&b.lock);
     pthread_cond_destroy(&b.cond);
     return all ? 0 : 1;

@@ -274,6 +274,17 @@ static void leader_send_append(raft_id to, raft_term term, raft_index prev, unsi
     assert_int_equal(w.io.send(&w.io, &req, &m, NULL), 0);
 }
 
+/* A term-5 leader's log of 12 entries, the first at slot front: 1..10 of term 2 (committed),
+ * 11 of term 4 (an earlier leader's, on a majority), 12 of its own term. */
+static void figure8_log(size_t front)
+{
+    raft_term terms[12];
+    for (unsigned i = 0; i < 12; i++)
+        terms[i] = i < 10 ? 2 : (i == 10 ? 4 : 5);
+    log_set(1, terms, 12, front);
+    w.raft.commit_index = 10;
+}
+
 /* A result as it reaches the leader's raft, from server from claiming last. */
 static raft_index leader_receive(raft_id from, raft_term term, raft_index last)
 {
@@ -292,11 +303,7 @@ static void test_leader_rules(void **unused)
 {
     (void)unused;
     clu_guard *g = world(CLU_GUARD_ALL, RAFT_LEADER, 5);
-    raft_term terms[12];
-    for (unsigned i = 0; i < 12; i++)
-        terms[i] = i < 10 ? 2 : (i == 10 ? 4 : 5);
-    log_set(1, terms, 12, 9); /* wraps */
-    w.raft.commit_index = 10;
+    figure8_log(9);                                 /* wraps */
     leader_send_append(2, 5, 10, 2);                /* 11 and 12 to server 2 */
     assert_int_equal(leader_receive(2, 5, 11), 10); /* an earlier term's entry */
     assert_int_equal(leader_receive(2, 5, 12), 12); /* its own term: counted */
@@ -326,12 +333,8 @@ static void test_leader_rules(void **unused)
 static void test_leader_rules_one_at_a_time(void **unused)
 {
     (void)unused;
-    raft_term terms[12];
-    for (unsigned i = 0; i < 12; i++)
-        terms[i] = i < 10 ? 2 : (i == 10 ? 4 : 5);
     clu_guard *g = world(CLU_GUARD_SENT, RAFT_LEADER, 5);
-    log_set(1, terms, 12, 0);
-    w.raft.commit_index = 10;
+    figure8_log(0);
     leader_send_append(2, 5, 10, 2);
     assert_int_equal(leader_receive(2, 5, 11), 11); /* the earlier-term rule is off */
     assert_int_equal(leader_receive(2, 5, 14), 12); /* the sent clamp is on */
@@ -342,8 +345,7 @@ static void test_leader_rules_one_at_a_time(void **unused)
     clu_guard_detach(g);
 
     g = world(CLU_GUARD_EARLIER_TERM, RAFT_LEADER, 5);
-    log_set(1, terms, 12, 0);
-    w.raft.commit_index = 10;
+    figure8_log(0);
     leader_send_append(2, 5, 10, 2);
     assert_int_equal(leader_receive(2, 5, 11), 10); /* on */
     assert_int_equal(leader_receive(2, 5, 12), 12);
