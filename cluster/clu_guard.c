@@ -11,8 +11,9 @@
  *             from each AppendEntries of that term (before raft processes it, since a heartbeat
  *             is answered synchronously, and after) and each InstallSnapshot of that term.
  *   leader    an entry of an earlier term is never committed by counting replicas (Raft paper
- *             5.4.2, figure 8): a result above the commit index whose index holds an earlier
- *             term in the leader's log counts only up to the commit index; and no follower is
+ *             5.4.2, figure 8): a result above the commit index counts only up to the commit
+ *             index unless both its index and the leader's own last stored entry hold the
+ *             current term (libraft commits at its last stored index); and no follower is
  *             counted above what this leader sent it in this term.
  *   liveness  a new leader proposes a barrier once per term, so that an entry of its own term
  *             exists to carry the earlier ones.
@@ -207,10 +208,15 @@ static raft_index leader_countable(clu_guard *g, raft_id from, raft_index claime
         g->counters.leader_clamped_to_sent++;
         if ((g->rules & CLU_GUARD_SENT) != 0) index = sent;
     }
+    /* libraft 0.15 commits at its own last durable index once a majority's match reaches it
+     * (its quorum check). So a count is safe only when both the follower's index and the
+     * leader's own last stored entry are of the current term: counting a follower at a
+     * current-term index while the leader's own write of that term is still pending would let
+     * libraft commit the earlier-term entry the leader last stored. */
     bool known = false;
-    if (index > r->commit_index && log_term(&r->log, index, &known) != r->current_term) {
+    if (index > r->commit_index && (log_term(&r->log, index, &known) != r->current_term ||
+                                    log_term(&r->log, r->last_stored, &known) != r->current_term)) {
         g->counters.leader_lowered_earlier_term++;
-        /* an earlier term's entry (or none): counting cannot commit it */
         if ((g->rules & CLU_GUARD_EARLIER_TERM) != 0) index = r->commit_index;
     }
     return index;

@@ -750,7 +750,11 @@ static void collect(slot *s, int status, const chaos_opts *opts, totals *t)
     }
     add_up(t, &r);
     bool failure = r.klass == CLASS_UNDETECTED;
-    if (r.klass != CLASS_AGREE && (failure || !opts->quiet))
+    /* with the guard on, a leader committing an earlier term's entry is worth a look even
+     * when nothing diverged: printed whatever --quiet says */
+    bool guard_miss = opts->guard == GUARD_ON && r.old_term_commits > 0;
+    if (r.klass != CLASS_AGREE || guard_miss) failure = failure || guard_miss;
+    if ((r.klass != CLASS_AGREE || guard_miss) && (failure || !opts->quiet))
         printf("seed %llu: %s, first diverged Raft index %llu (chain hashes differ from ledger "
                "index %llu, final state hashes differ %s, healed %s, replicas shut down %llu; "
                "seen: bug 1 x%llu, bug 2 follower x%llu leader x%llu, stale appends x%llu)\n",

@@ -187,13 +187,8 @@ static int ordered_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get 
  * entry; 0 if it has neither (struct raft_log is public in libraft 0.15's raft.h). */
 static raft_term term_of(const struct raft *raft, raft_index index)
 {
-    const struct raft_log *log = &raft->log;
-    size_t count =
-        log->front <= log->back ? log->back - log->front : log->size - log->front + log->back;
-    if (index > log->offset && index <= log->offset + count)
-        return log->entries[(log->front + (index - log->offset - 1)) % log->size].term;
-    if (index != 0 && index == log->snapshot.last_index) return log->snapshot.last_term;
-    return 0;
+    bool known = false;
+    return clu_guard_log_term(&raft->log, index, &known); /* 0 where the log does not hold it */
 }
 
 static raft_index last_index_of(const struct raft *raft)
@@ -301,8 +296,11 @@ static void note_leaders(harness *h)
         struct raft *raft = rep->raft;
         if (!raft_fixture_alive(&h->fixture, i) || raft_state(raft) != RAFT_LEADER) continue;
         if (raft->current_term > h->leader_term_max) note_election(h, raft);
+        /* a commit index landing on the snapshot's last index came from an install that
+         * completed after the election (libraft sets it then), not from counting replicas */
         if (rep->led_term == raft->current_term && raft->commit_index > rep->led_commit &&
-            term_of(raft, raft->commit_index) < raft->current_term)
+            term_of(raft, raft->commit_index) < raft->current_term &&
+            raft->commit_index != raft->log.snapshot.last_index)
             h->old_term_commits++;
         rep->led_term = raft->current_term;
         rep->led_commit = raft->commit_index;

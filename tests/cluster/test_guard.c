@@ -275,7 +275,7 @@ static void leader_send_append(raft_id to, raft_term term, raft_index prev, unsi
 }
 
 /* A term-5 leader's log of 12 entries, the first at slot front: 1..10 of term 2 (committed),
- * 11 of term 4 (an earlier leader's, on a majority), 12 of its own term. */
+ * 11 of term 4 (an earlier leader's, on a majority), 12 of its own term, all stored. */
 static void figure8_log(size_t front)
 {
     raft_term terms[12];
@@ -283,6 +283,7 @@ static void figure8_log(size_t front)
         terms[i] = i < 10 ? 2 : (i == 10 ? 4 : 5);
     log_set(1, terms, 12, front);
     w.raft.commit_index = 10;
+    w.raft.last_stored = 12; /* its own write done */
 }
 
 /* A result as it reaches the leader's raft, from server from claiming last. */
@@ -319,12 +320,19 @@ static void test_leader_rules(void **unused)
     assert_int_equal(w.io.send(&w.io, &req, &snap, NULL), 0);
     assert_int_equal(leader_receive(3, 5, 12), 12);
 
+    /* the leader's own write of 12 still pending: libraft would commit at what it stored,
+     * 11, an earlier term's entry, were the follower counted at 12 */
+    w.raft.last_stored = 11;
+    assert_int_equal(leader_receive(3, 5, 12), 10);
+    w.raft.last_stored = 12;
+    assert_int_equal(leader_receive(3, 5, 12), 12);
+
     w.raft.current_term = 6; /* a new term: nothing sent in it yet */
     assert_int_equal(leader_receive(2, 6, 12), 0);
     clu_guard_counters c;
     clu_guard_counters_get(g, &c);
-    assert_int_equal(c.leader_results_seen, 7);
-    assert_int_equal(c.leader_lowered_earlier_term, 1);
+    assert_int_equal(c.leader_results_seen, 9);
+    assert_int_equal(c.leader_lowered_earlier_term, 2);
     assert_int_equal(c.leader_clamped_to_sent, 4);
     clu_guard_detach(g);
 }
