@@ -38,7 +38,8 @@
     X(TK_EPERM, "permission denied")                 \
     X(TK_EAGAIN, "resource temporarily unavailable") \
     X(TK_ETIMEDOUT, "timed out")                     \
-    X(TK_EOVERFLOW, "value out of range")
+    X(TK_EOVERFLOW, "value out of range")            \
+    X(TK_ECANCELED, "operation canceled")
 
 typedef enum tk_err {
 #define TK_ERR_ENUM(code, text) code,

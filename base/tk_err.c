@@ -63,6 +63,8 @@ tk_err tk_err_from_errno(int errnum)
     case EOVERFLOW:
     case ERANGE:
         return TK_EOVERFLOW;
+    case ECANCELED:
+        return TK_ECANCELED;
     default:
         return TK_EIO;
     }

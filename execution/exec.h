@@ -1,4 +1,5 @@
-/* troika execution (prefix exec_): the paper venue's fill model and the execution actor.
+/* troika execution (prefix exec_): the paper venue's fill model, the execution actor, and the
+ * Binance spot venue's request signing.
  *
  * The fill model (exec_paper_*) is pure: a book of resting orders matched against one bar at
  * a time, deterministically, by the rules of docs/strategies.md ("Paper venue fill model"):
@@ -13,6 +14,7 @@
 #define TK_EXECUTION_EXEC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "act.h"
@@ -95,5 +97,18 @@ typedef struct exec_actor_opts {
  * OrderFilled (fill id "p<order>-<n>", time the bar's). opts is copied.
  * Errors: TK_EINVAL (bad venue terms), those of act_spawn and act_group_join. */
 TK_MUST_USE tk_err exec_actor_spawn(act_system *sys, const exec_actor_opts *opts, act_ref *out_ref);
+
+/* ---- The Binance spot venue (exec_binance.c) ------------------------------------------------ */
+
+#define EXEC_BINANCE_SIGNATURE_BYTES 65u /* 64 lowercase hex digits and the NUL */
+
+/* Binance's request signature for SIGNED endpoints: HMAC-SHA256 keyed with the API secret over
+ * the total parameter string (the query string, then the request body, as sent, without the
+ * signature parameter), in lowercase hex (Binance Spot API documentation, "SIGNED (TRADE,
+ * USER_DATA, AND MARGIN) Endpoint security"; HMAC: RFC 2104; SHA-256: FIPS 180-4). secret is
+ * secret_size bytes, payload payload_size bytes; out gets the hex and its NUL. Uses OpenSSL's
+ * HMAC. Never logs either input. Errors: TK_EIO (OpenSSL refused). */
+TK_MUST_USE tk_err exec_binance_sign(const char *secret, size_t secret_size, const char *payload,
+                                     size_t payload_size, char out[EXEC_BINANCE_SIGNATURE_BYTES]);
 
 #endif /* TK_EXECUTION_EXEC_H */

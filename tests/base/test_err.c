@@ -114,6 +114,7 @@ static void test_err_from_errno(void **state)
         ERRNO_CASE(ENOSPC, TK_ENOSPC),
         ERRNO_CASE(EINVAL, TK_EINVAL),
         ERRNO_CASE(EOVERFLOW, TK_EOVERFLOW), /* the header's "closer code" rule */
+        ERRNO_CASE(ECANCELED, TK_ECANCELED),
         ERRNO_CASE(EIO, TK_EIO),
         ERRNO_CASE(EXDEV, TK_EIO), /* unmapped: no closer code */
         ERRNO_CASE(EPIPE, TK_EIO),

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "exec.h"
+#include "exec_tests.h"
 
 #define E8 100000000LL
 
@@ -181,7 +182,7 @@ static void test_book(void **unused)
     assert_string_equal(why, "slippage_bps");
 }
 
-int main(void)
+int exec_test_paper(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_market),  cmocka_unit_test(test_limit),
