@@ -33,6 +33,7 @@ int app_export_main(int argc, char **argv);
 int app_backtest_main(int argc, char **argv);
 int app_cluster_main(int argc, char **argv);
 int app_node_main(int argc, char **argv);   /* troika node --config F */
+int app_data_main(int argc, char **argv);   /* troika data download ... */
 int app_client_main(int argc, char **argv); /* status, orders, positions, balances,
                                                kill-switch: argv[0] names which */
 

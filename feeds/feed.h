@@ -15,6 +15,7 @@
 
 #include "act.h"
 #include "led.h"
+#include "net.h"
 #include "tk.h"
 
 /* =============================================================================================
@@ -121,6 +122,34 @@ const char *feed_file_format(const feed_file *file);
 void feed_file_close(feed_file *file);
 
 /* ==== end of candle files ==================================================================== */
+
+/* ==== Binance spot REST klines (feed_binance.c) ============================================== */
+
+#define FEED_BINANCE_KLINES_MAX 1000u /* klines one request may ask for (Binance's limit) */
+
+/* The length of a Binance kline interval ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h",
+ * "8h", "12h", "1d", "3d", "1w") in ms; 0 for anything else ("1M" included: months differ). */
+int64_t feed_binance_interval_ms(const char *interval);
+
+/* Fill req (initialised here: net_request_init) for Binance's GET /api/v3/klines on base_url
+ * ("https://api.binance.com", or a mock's "http://127.0.0.1:PORT"): symbol (1..20 of A-Z and
+ * 0-9), interval (feed_binance_interval_ms knows it), open times from start_ms to end_ms
+ * (inclusive; 0 <= start_ms <= end_ms), at most limit (1..FEED_BINANCE_KLINES_MAX) klines. The
+ * request is idempotent (retried on 5xx and transport errors), with a 10 s timeout.
+ * Errors (why says which argument): TK_EINVAL. */
+TK_MUST_USE tk_err feed_binance_klines_request(net_request *req, const char *base_url,
+                                               const char *symbol, const char *interval,
+                                               int64_t start_ms, int64_t end_ms, uint32_t limit,
+                                               feed_error *why);
+
+/* The bars of a klines response, checked row by row as feed_file_open reads a kline JSON file
+ * (docs/feeds.md), into out (up to max; *out_count written). The response must be an HTTP 200.
+ * Errors (why says what): TK_EAGAIN (HTTP 429 or 418: the venue asks to wait,
+ * net_response_retry_after_s says how long), TK_EIO (a transport error or another status,
+ * with Binance's code and msg when the body has them), TK_EINVAL (a bad row), TK_EFULL (more
+ * than max rows), TK_ENOMEM. */
+TK_MUST_USE tk_err feed_binance_klines_parse(const net_response *resp, feed_bar *out, size_t max,
+                                             size_t *out_count, feed_error *why);
 
 /* ==== The replay feed actor (feed_actor.c) =================================================== */
 
