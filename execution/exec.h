@@ -1,5 +1,5 @@
 /* troika execution (prefix exec_): the paper venue's fill model, the execution actor, and the
- * Binance spot venue's request signing.
+ * Binance spot venue's requests and answers (docs/venues.md).
  *
  * The fill model (exec_paper_*) is pure: a book of resting orders matched against one bar at
  * a time, deterministically, by the rules of docs/strategies.md ("Paper venue fill model"):
@@ -19,6 +19,7 @@
 
 #include "act.h"
 #include "led.h"
+#include "net.h"
 #include "tk.h"
 
 /* Orders one paper book holds at once. */
@@ -110,5 +111,125 @@ TK_MUST_USE tk_err exec_actor_spawn(act_system *sys, const exec_actor_opts *opts
  * HMAC. Never logs either input. Errors: TK_EIO (OpenSSL refused). */
 TK_MUST_USE tk_err exec_binance_sign(const char *secret, size_t secret_size, const char *payload,
                                      size_t payload_size, char out[EXEC_BINANCE_SIGNATURE_BYTES]);
+
+#define EXEC_BINANCE_KEY_BYTES 128u /* an API key or secret, with its NUL */
+#define EXEC_BINANCE_FILLS_MAX 64u  /* fills one order answer may list */
+
+/* How to reach one Binance account. The key and secret are never logged, printed or put in an
+ * error text. */
+typedef struct exec_binance_venue {
+    char base_url[256]; /* "https://api.binance.com", or a mock's "http://127.0.0.1:PORT" */
+    char api_key[EXEC_BINANCE_KEY_BYTES];
+    char secret[EXEC_BINANCE_KEY_BYTES];
+    uint32_t recv_window_ms; /* how long after its timestamp Binance accepts a request (5000) */
+    int64_t time_offset_ms;  /* Binance's clock minus ours (exec_binance_time_offset) */
+} exec_binance_venue;
+
+/* Read the API key and secret into v: from the environment (TROIKA_BINANCE_API_KEY and
+ * TROIKA_BINANCE_API_SECRET) when key_file is NULL, else from key_file, two lines "key" and
+ * "secret", which must be a regular file of mode 0600 (or 0400), owned by the caller: keys
+ * anyone else can read are refused. Errors (why names the variable or file and the reason,
+ * never a key): TK_ENOENT (missing), TK_EPERM (the file's mode or owner), TK_EINVAL (empty,
+ * too long, or not printable ASCII). */
+TK_MUST_USE tk_err exec_binance_keys_load(exec_binance_venue *v, const char *key_file, char *why,
+                                          size_t why_size);
+
+/* What an order request asks for. client_order_id is troika's (1..36 of A-Z a-z 0-9 . : / _ -,
+ * Binance's rule); kind LED_ORDER_MARKET or LED_ORDER_LIMIT (GTC); quantities and prices in
+ * 1e-8 units. */
+typedef struct exec_binance_order_args {
+    const char *symbol;
+    const char *client_order_id;
+    led_side side;
+    led_order_kind kind;
+    int64_t qty_e8;
+    int64_t price_e8;
+} exec_binance_order_args;
+
+/* Fill req (net_request_init'd here) for one SIGNED request, timestamped local_ms plus the
+ * venue's offset, with v's recvWindow and signature (exec_binance_sign), the key in
+ * X-MBX-APIKEY:
+ *   new_order   POST /api/v3/order, newOrderRespType FULL (not idempotent: a resend is
+ *               refused by Binance as a duplicate client order id, and must be preceded by a
+ *               query)
+ *   query       GET /api/v3/order by origClientOrderId (idempotent)
+ *   cancel      DELETE /api/v3/order by origClientOrderId (idempotent)
+ *   open_orders GET /api/v3/openOrders (symbol NULL: every symbol) (idempotent)
+ *   trades      GET /api/v3/myTrades of one venue order id (idempotent): an order's fills
+ * Errors (why says which argument): TK_EINVAL (a symbol, client order id, kind or amount
+ * Binance would refuse, or a URL too long). */
+TK_MUST_USE tk_err exec_binance_new_order(const exec_binance_venue *v,
+                                          const exec_binance_order_args *a, int64_t local_ms,
+                                          net_request *req, char *why, size_t why_size);
+TK_MUST_USE tk_err exec_binance_query(const exec_binance_venue *v, const char *symbol,
+                                      const char *client_order_id, int64_t local_ms,
+                                      net_request *req, char *why, size_t why_size);
+TK_MUST_USE tk_err exec_binance_cancel(const exec_binance_venue *v, const char *symbol,
+                                       const char *client_order_id, int64_t local_ms,
+                                       net_request *req, char *why, size_t why_size);
+TK_MUST_USE tk_err exec_binance_open_orders(const exec_binance_venue *v, const char *symbol,
+                                            int64_t local_ms, net_request *req, char *why,
+                                            size_t why_size);
+TK_MUST_USE tk_err exec_binance_trades(const exec_binance_venue *v, const char *symbol,
+                                       const char *venue_order_id, int64_t local_ms,
+                                       net_request *req, char *why, size_t why_size);
+
+/* Binance's order statuses. */
+typedef enum exec_binance_status {
+    EXEC_BINANCE_NEW,
+    EXEC_BINANCE_PARTIALLY_FILLED,
+    EXEC_BINANCE_FILLED,
+    EXEC_BINANCE_CANCELED,
+    EXEC_BINANCE_PENDING_CANCEL,
+    EXEC_BINANCE_REJECTED,
+    EXEC_BINANCE_EXPIRED,
+} exec_binance_status;
+
+typedef struct exec_binance_fill {
+    char trade_id[LED_ID_BYTES]; /* Binance's trade id, as text */
+    int64_t price_e8, qty_e8, commission_e8;
+    char commission_asset[LED_ASSET_BYTES];
+    bool maker;
+} exec_binance_fill;
+
+/* An order as Binance reports it (new order, query, cancel, or one of openOrders). */
+typedef struct exec_binance_order {
+    char symbol[LED_SYMBOL_BYTES];
+    char client_order_id[LED_ID_BYTES];
+    char venue_order_id[LED_ID_BYTES]; /* Binance's orderId, as text */
+    exec_binance_status status;
+    led_side side;
+    led_order_kind kind;
+    int64_t qty_e8, price_e8, executed_qty_e8;
+    exec_binance_fill fills[EXEC_BINANCE_FILLS_MAX]; /* a FULL new-order answer's, or myTrades' */
+    uint32_t fill_count;
+} exec_binance_order;
+
+/* A refusal by the venue: HTTP status and Binance's code and msg. */
+typedef struct exec_binance_error {
+    long status;
+    int64_t code;
+    char msg[LED_TEXT_BYTES];
+} exec_binance_error;
+
+/* The order in resp (an answer to new_order, query or cancel) into *out. Errors (*err says
+ * what the venue said): TK_EPERM (the venue refused: code and msg, for OrderRejectedByVenue),
+ * TK_EEXIST (code -2010 "Duplicate order sent.": the client order id is taken; query it),
+ * TK_ENOENT (code -2013 or -2011: no such order), TK_EAGAIN (HTTP 429 or 418: wait
+ * net_response_retry_after_s), TK_EIO (no answer, a 5xx, or a body that is not Binance's:
+ * the outcome is unknown), TK_EINVAL (an answer missing a field troika needs). */
+TK_MUST_USE tk_err exec_binance_parse_order(const net_response *resp, exec_binance_order *out,
+                                            exec_binance_error *err);
+
+/* The fills of an order from a myTrades answer into out->fills (replacing them); errors as
+ * exec_binance_parse_order. */
+TK_MUST_USE tk_err exec_binance_parse_trades(const net_response *resp, exec_binance_order *out,
+                                             exec_binance_error *err);
+
+/* Binance's clock minus ours, from a GET /api/v3/time answered between sent_ms and
+ * received_ms (our clock): serverTime - (sent_ms + received_ms) / 2, the midpoint estimate of
+ * NTP's offset (RFC 5905, section 8). Errors: TK_EIO (no answer or not a time). */
+TK_MUST_USE tk_err exec_binance_time_offset(const net_response *resp, int64_t sent_ms,
+                                            int64_t received_ms, int64_t *out_offset_ms);
 
 #endif /* TK_EXECUTION_EXEC_H */

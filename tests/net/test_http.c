@@ -6,20 +6,16 @@
  * requests only with their attempt count, a timeout, a 429 with its Retry-After left to the
  * caller, a response lost after the request was accepted, a refused connection, TLS towards a
  * plain-HTTP server, and the service closing with a request in flight. */
-#define _POSIX_C_SOURCE 200809L /* kill, mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <cmocka.h> /* after the four above, which it needs */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "act.h"
 #include "net.h"
@@ -31,58 +27,13 @@ static struct {
     act_system *sys;
     act_port *port;
     net_http *http;
-    pid_t mock;
-    char dir[64];
-    char base[64]; /* "http://127.0.0.1:PORT" */
-    unsigned port_number;
+    tk_test_mock mock;
 } g;
 
 static void sleep_ms(unsigned ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000u, .tv_nsec = (long)(ms % 1000u) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-/* Start the mock and wait for the port it writes; false if it never does. */
-static bool mock_start(void)
-{
-    snprintf(g.dir, sizeof(g.dir), "/tmp/troika-net-XXXXXX");
-    if (mkdtemp(g.dir) == NULL) return false;
-    char port_file[96];
-    snprintf(port_file, sizeof(port_file), "%s/port", g.dir);
-    g.mock = fork();
-    if (g.mock < 0) return false;
-    if (g.mock == 0) {
-        execlp("python3", "python3", TK_SOURCE_DIR "/tools/binance_mock.py", "--port", "0",
-               "--port-file", port_file, "--quiet", (char *)NULL);
-        _exit(127);
-    }
-    for (unsigned i = 0; i < 200; i++) {
-        FILE *f = fopen(port_file, "r");
-        if (f != NULL) {
-            bool got = fscanf(f, "%u", &g.port_number) == 1;
-            fclose(f);
-            if (got) {
-                snprintf(g.base, sizeof(g.base), "http://127.0.0.1:%u", g.port_number);
-                return true;
-            }
-        }
-        sleep_ms(50);
-    }
-    return false;
-}
-
-static void mock_stop(void)
-{
-    if (g.mock > 0) {
-        kill(g.mock, SIGTERM);
-        waitpid(g.mock, NULL, 0);
-        g.mock = 0;
-    }
-    char path[96];
-    snprintf(path, sizeof(path), "%s/port", g.dir);
-    unlink(path);
-    rmdir(g.dir);
 }
 
 static int group_setup(void **unused)
@@ -93,13 +44,13 @@ static int group_setup(void **unused)
     if (act_system_open(&opts, &g.sys) != TK_OK) return -1;
     if (act_port_open(g.sys, 256, &g.port) != TK_OK) return -1;
     if (net_http_open(g.sys, NULL, &g.http) != TK_OK) return -1;
-    return mock_start() ? 0 : -1;
+    return tk_test_mock_start(TK_SOURCE_DIR, &g.mock) ? 0 : -1;
 }
 
 static int group_teardown(void **unused)
 {
     (void)unused;
-    mock_stop();
+    tk_test_mock_stop(&g.mock);
     net_http_close(g.http);
     act_port_close(g.port);
     act_system_close(g.sys);
@@ -112,7 +63,8 @@ static net_request *request(net_method method, const char *path)
     assert_non_null(req);
     net_request_init(req);
     req->method = method;
-    snprintf(req->url, sizeof(req->url), "%s%s", strncmp(path, "http", 4) == 0 ? "" : g.base, path);
+    snprintf(req->url, sizeof(req->url), "%s%s", strncmp(path, "http", 4) == 0 ? "" : g.mock.url,
+             path);
     return req;
 }
 
@@ -277,7 +229,7 @@ static void test_refused_and_tls(void **unused)
     assert_int_equal(resp->attempts, 2);
     assert_true(resp->error[0] != '\0');
     net_response_free(resp);
-    snprintf(url, sizeof(url), "https://127.0.0.1:%u/api/v3/ping", g.port_number);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/api/v3/ping", g.mock.port);
     resp = exchange(request(NET_GET, url)); /* TLS to a plain-HTTP server: no session */
     assert_int_equal(resp->err, TK_EIO);
     net_response_free(resp);

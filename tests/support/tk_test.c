@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tk_test.h"
@@ -166,4 +167,52 @@ bool tk_test_is_marked(const void *p, size_t size)
         if (bytes[i] != MARK_BYTE) return false;
     }
     return true;
+}
+
+/* ---- The Binance mock -------------------------------------------------------------------- */
+
+bool tk_test_mock_start(const char *source_dir, tk_test_mock *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->dir, sizeof(out->dir), "/tmp/troika-mock-XXXXXX");
+    if (mkdtemp(out->dir) == NULL) return false;
+    char script[512], port_file[96];
+    snprintf(script, sizeof(script), "%s/tools/binance_mock.py", source_dir);
+    snprintf(port_file, sizeof(port_file), "%s/port", out->dir);
+    pid_t pid = fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+        execlp("python3", "python3", script, "--port", "0", "--port-file", port_file, "--quiet",
+               (char *)NULL);
+        _exit(127);
+    }
+    out->pid = (int)pid;
+    for (unsigned i = 0; i < 200; i++) {
+        FILE *f = fopen(port_file, "r");
+        if (f != NULL) {
+            bool got = fscanf(f, "%u", &out->port) == 1;
+            fclose(f);
+            if (got) {
+                snprintf(out->url, sizeof(out->url), "http://127.0.0.1:%u", out->port);
+                return true;
+            }
+        }
+        struct timespec pause = {0, 50000000L};
+        nanosleep(&pause, NULL);
+    }
+    tk_test_mock_stop(out);
+    return false;
+}
+
+void tk_test_mock_stop(tk_test_mock *mock)
+{
+    if (mock->pid > 0) {
+        kill((pid_t)mock->pid, SIGTERM);
+        waitpid((pid_t)mock->pid, NULL, 0);
+        mock->pid = 0;
+    }
+    char path[96];
+    snprintf(path, sizeof(path), "%s/port", mock->dir);
+    unlink(path);
+    rmdir(mock->dir);
 }

@@ -74,4 +74,20 @@ typedef struct tk_test_child {
  * pipe, fork or waitpid failed. */
 bool tk_test_child_run(void (*fn)(void *arg), void *arg, unsigned alarm_s, tk_test_child *out);
 
+/* A running Binance mock (tools/binance_mock.py, python3), for the tests of what talks to a
+ * venue over HTTP. */
+typedef struct tk_test_mock {
+    int pid;
+    unsigned port;
+    char dir[64]; /* its temporary directory (the port file) */
+    char url[64]; /* "http://127.0.0.1:PORT" */
+} tk_test_mock;
+
+/* Start the mock of the checkout at source_dir on a free port and wait (up to 10 s) for it
+ * to listen. Returns false when it did not. */
+bool tk_test_mock_start(const char *source_dir, tk_test_mock *out);
+
+/* Stop it (SIGTERM, wait) and remove its directory. */
+void tk_test_mock_stop(tk_test_mock *mock);
+
 #endif /* TK_TESTS_SUPPORT_TK_TEST_H */
