@@ -27,7 +27,7 @@ typedef struct transfer {
     net_response *resp; /* owned until delivered */
     size_t body_cap;
     size_t headers_size, headers_cap;
-    uv_timer_t backoff; /* between attempts */
+    uv_timer_t backoff; /* between attempts; data: this */
     bool in_multi;      /* added to the multi handle now */
     char errbuf[CURL_ERROR_SIZE];
     struct transfer *prev, *next; /* the live list */
@@ -35,7 +35,7 @@ typedef struct transfer {
 
 /* A socket libcurl asked the loop to watch. */
 typedef struct watched {
-    uv_poll_t poll; /* first: the handle's address is the struct's */
+    uv_poll_t poll; /* data: this */
     struct net_http *http;
     curl_socket_t fd;
     struct watched *prev, *next; /* the watched list */
@@ -147,23 +147,36 @@ static void closed_check(struct net_http *http)
     }
 }
 
-static void handle_closed(uv_handle_t *handle)
+/* One uv handle fewer on the loop. */
+static void handle_gone(struct net_http *http)
 {
-    struct net_http *http = handle->data;
-    if (handle->type == UV_POLL)
-        free((watched *)(void *)handle);
-    else if (handle != (uv_handle_t *)&http->timer) /* a transfer's backoff timer */
-        free(((transfer *)((char *)handle - offsetof(transfer, backoff))));
     pthread_mutex_lock(&http->lock);
     http->handles_open--;
     closed_check(http);
     pthread_mutex_unlock(&http->lock);
 }
 
-static void handle_close(struct net_http *http, uv_handle_t *handle)
+/* Close callbacks: each handle's data is its owner (the service, a watched socket, a
+ * transfer), freed once libuv is done with the handle. */
+static void timer_closed(uv_handle_t *handle)
 {
-    handle->data = http;
-    uv_close(handle, handle_closed);
+    handle_gone(handle->data);
+}
+
+static void poll_closed(uv_handle_t *handle)
+{
+    watched *w = handle->data;
+    struct net_http *http = w->http;
+    free(w);
+    handle_gone(http);
+}
+
+static void backoff_closed(uv_handle_t *handle)
+{
+    transfer *t = handle->data;
+    struct net_http *http = t->http;
+    free(t);
+    handle_gone(http);
 }
 
 /* ---- Delivering --------------------------------------------------------------------------- */
@@ -208,7 +221,7 @@ static void transfer_finish(transfer *t, tk_err err)
     t->easy = NULL;
     t->header_list = NULL;
     t->req = NULL;
-    handle_close(http, (uv_handle_t *)&t->backoff);
+    uv_close((uv_handle_t *)&t->backoff, backoff_closed);
 }
 
 /* ---- Attempts ------------------------------------------------------------------------------ */
@@ -277,7 +290,7 @@ static void attempt_start(transfer *t)
 
 static void on_backoff(uv_timer_t *timer)
 {
-    attempt_start((transfer *)((char *)timer - offsetof(transfer, backoff)));
+    attempt_start(timer->data);
 }
 
 static tk_err err_of_curl(CURLcode code)
@@ -338,7 +351,7 @@ static void check_done(struct net_http *http)
 
 static void on_poll(uv_poll_t *poll, int status, int events)
 {
-    watched *w = (watched *)(void *)poll;
+    watched *w = poll->data;
     int flags = status < 0 ? CURL_CSELECT_ERR : 0;
     if ((events & UV_READABLE) != 0) flags |= CURL_CSELECT_IN;
     if ((events & UV_WRITABLE) != 0) flags |= CURL_CSELECT_OUT;
@@ -357,7 +370,7 @@ static void unwatch(watched *w)
         http->sockets = w->next;
     if (w->next != NULL) w->next->prev = w->prev;
     uv_poll_stop(&w->poll);
-    handle_close(http, (uv_handle_t *)&w->poll);
+    uv_close((uv_handle_t *)&w->poll, poll_closed);
 }
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *socket_arg)
@@ -381,6 +394,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *so
             free(w);
             return -1;
         }
+        w->poll.data = w;
         pthread_mutex_lock(&http->lock);
         http->handles_open++;
         pthread_mutex_unlock(&http->lock);
@@ -507,7 +521,7 @@ static void close_on_loop(void *arg, uv_loop_t *loop)
     while (http->sockets != NULL) /* any libcurl did not say REMOVE for while cleaning up */
         unwatch(http->sockets);
     uv_timer_stop(&http->timer);
-    handle_close(http, (uv_handle_t *)&http->timer);
+    uv_close((uv_handle_t *)&http->timer, timer_closed);
 }
 
 void net_http_close(net_http *http)
@@ -604,6 +618,7 @@ static void send_on_loop(void *arg, uv_loop_t *loop)
         free(t);
         return;
     }
+    t->backoff.data = t;
     pthread_mutex_lock(&http->lock);
     http->handles_open++;
     http->sends_queued--;
