@@ -232,4 +232,44 @@ TK_MUST_USE tk_err exec_binance_parse_trades(const net_response *resp, exec_bina
 TK_MUST_USE tk_err exec_binance_time_offset(const net_response *resp, int64_t sent_ms,
                                             int64_t received_ms, int64_t *out_offset_ms);
 
+/* ---- Reconciliation with a venue (exec_reconcile.c) ------------------------------------------ */
+
+#define EXEC_PREFIX_BYTES 16u /* a client order id prefix, with its NUL */
+
+/* The client order id of troika's order order_index under prefix (1..15 of A-Z a-z 0-9; the
+ * cluster's name, say): "<prefix>-<order_index>", within Binance's 36 characters. Errors:
+ * TK_EINVAL (a bad prefix). */
+TK_MUST_USE tk_err exec_client_order_id(const char *prefix, uint64_t order_index,
+                                        char out[LED_ID_BYTES]);
+
+/* The order index a client order id under prefix names; false for any other id (another
+ * prefix, or no index after it). */
+bool exec_client_order_index(const char *prefix, const char *client_order_id, uint64_t *out_index);
+
+#define EXEC_RECONCILE_EVENTS_MAX (EXEC_BINANCE_FILLS_MAX + 2u)
+
+/* The events that bring the ledger's order o (not terminal) in line with what the venue says
+ * of it (venue, with its fills from myTrades; NULL when the venue has no order with its client
+ * order id), stamped ts_ns, into out (*count of them, up to EXEC_RECONCILE_EVENTS_MAX):
+ *   not at the venue           OrderRejectedByVenue, code -2013: it was never sent (the leader
+ *                              changed first); it is not sent late
+ *   at the venue, not acked    OrderAcked with the venue's order id
+ *   fills the ledger lacks     OrderFilled for each venue fill past the quantity the ledger
+ *                              has (fills taken in the venue's order; fill id "b<trade id>")
+ *   cancelled or expired       OrderCancelled; rejected: OrderRejectedByVenue
+ * Nothing when the ledger already agrees. Errors (why says what): TK_EINVAL (the venue's order
+ * is not this one: another symbol, side or quantity; or its fills do not line up with the
+ * ledger's filled quantity, which needs a person). */
+TK_MUST_USE tk_err exec_reconcile_order(const led_order *o, const exec_binance_order *venue,
+                                        int64_t ts_ns, led_event *out, size_t *count, char *why,
+                                        size_t why_size);
+
+/* ExternalOrderAdopted for an order the venue holds under troika's prefix that the ledger
+ * lacks (placed by hand or by another deployment with the same prefix, or left from before a
+ * ledger was restored from an older backup: troika sends an order only once its OrderRequested
+ * has committed): it enters the ledger, reserved like ours, and is reported. Errors: TK_EINVAL (not
+ * an order the ledger can hold: kind, quantities). */
+TK_MUST_USE tk_err exec_reconcile_adopt(const exec_binance_order *venue, int64_t ts_ns,
+                                        led_event *out);
+
 #endif /* TK_EXECUTION_EXEC_H */

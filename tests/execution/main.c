@@ -6,5 +6,6 @@ int main(void)
     int failed = 0;
     failed += exec_test_paper();
     failed += exec_test_binance();
+    failed += exec_test_reconcile();
     return failed == 0 ? 0 : 1;
 }
