@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "exec.h"
+#include "exec_internal.h"
 
 tk_err exec_binance_sign(const char *secret, size_t secret_size, const char *payload,
                          size_t payload_size, char out[EXEC_BINANCE_SIGNATURE_BYTES])
@@ -37,10 +37,7 @@ tk_err exec_binance_sign(const char *secret, size_t secret_size, const char *pay
     return TK_OK;
 }
 
-static tk_err fail(char *why, size_t why_size, tk_err err, const char *fmt, ...)
-    TK_PRINTF_LIKE(4, 5);
-
-static tk_err fail(char *why, size_t why_size, tk_err err, const char *fmt, ...)
+tk_err exec__fail(char *why, size_t why_size, tk_err err, const char *fmt, ...)
 {
     if (why != NULL && why_size > 0) {
         va_list ap;
@@ -82,34 +79,35 @@ tk_err exec_binance_keys_load(exec_binance_venue *v, const char *key_file, char 
         const char *key = getenv("TROIKA_BINANCE_API_KEY");
         const char *secret = getenv("TROIKA_BINANCE_API_SECRET");
         if (key == NULL || secret == NULL)
-            return fail(why, why_size, TK_ENOENT, "%s is not set",
-                        key == NULL ? "TROIKA_BINANCE_API_KEY" : "TROIKA_BINANCE_API_SECRET");
+            return exec__fail(why, why_size, TK_ENOENT, "%s is not set",
+                              key == NULL ? "TROIKA_BINANCE_API_KEY" : "TROIKA_BINANCE_API_SECRET");
         if (!key_ok(key) || !key_ok(secret))
-            return fail(why, why_size, TK_EINVAL, "%s: empty, too long or not printable ASCII",
-                        !key_ok(key) ? "TROIKA_BINANCE_API_KEY" : "TROIKA_BINANCE_API_SECRET");
+            return exec__fail(
+                why, why_size, TK_EINVAL, "%s: empty, too long or not printable ASCII",
+                !key_ok(key) ? "TROIKA_BINANCE_API_KEY" : "TROIKA_BINANCE_API_SECRET");
         snprintf(v->api_key, sizeof(v->api_key), "%s", key);
         snprintf(v->secret, sizeof(v->secret), "%s", secret);
         return TK_OK;
     }
     struct stat st;
     if (stat(key_file, &st) != 0)
-        return fail(why, why_size, errno == ENOENT ? TK_ENOENT : TK_EPERM, "%s: %s", key_file,
-                    strerror(errno));
+        return exec__fail(why, why_size, errno == ENOENT ? TK_ENOENT : TK_EPERM, "%s: %s", key_file,
+                          strerror(errno));
     if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 0077) != 0)
-        return fail(why, why_size, TK_EPERM,
-                    "%s: must be a regular file of yours that only you can read (chmod 600), "
-                    "found mode %03o",
-                    key_file, (unsigned)(st.st_mode & 0777));
+        return exec__fail(why, why_size, TK_EPERM,
+                          "%s: must be a regular file of yours that only you can read (chmod 600), "
+                          "found mode %03o",
+                          key_file, (unsigned)(st.st_mode & 0777));
     FILE *f = fopen(key_file, "r");
-    if (f == NULL) return fail(why, why_size, TK_EPERM, "%s: %s", key_file, strerror(errno));
+    if (f == NULL) return exec__fail(why, why_size, TK_EPERM, "%s: %s", key_file, strerror(errno));
     char key[EXEC_BINANCE_KEY_BYTES], secret[EXEC_BINANCE_KEY_BYTES];
     bool ok = key_line(f, key) && key_line(f, secret) && key_ok(key) && key_ok(secret);
     fclose(f);
     if (!ok)
-        return fail(why, why_size, TK_EINVAL,
-                    "%s: two lines, the API key then the secret, each 1 to %u printable "
-                    "characters",
-                    key_file, EXEC_BINANCE_KEY_BYTES - 1u);
+        return exec__fail(why, why_size, TK_EINVAL,
+                          "%s: two lines, the API key then the secret, each 1 to %u printable "
+                          "characters",
+                          key_file, EXEC_BINANCE_KEY_BYTES - 1u);
     memcpy(v->api_key, key, sizeof(key));
     memcpy(v->secret, secret, sizeof(secret));
     return TK_OK;
@@ -154,13 +152,13 @@ static tk_err signed_request(const exec_binance_venue *v, net_method method, con
                      params[0] != '\0' ? "&" : "", v->recv_window_ms,
                      (long long)(local_ms + v->time_offset_ms));
     if (n < 0 || (size_t)n >= sizeof(total))
-        return fail(why, why_size, TK_EINVAL, "%s", "parameters: too long");
+        return exec__fail(why, why_size, TK_EINVAL, "%s", "parameters: too long");
     char sig[EXEC_BINANCE_SIGNATURE_BYTES];
     if (exec_binance_sign(v->secret, strlen(v->secret), total, (size_t)n, sig) != TK_OK)
-        return fail(why, why_size, TK_EIO, "%s", "the signature could not be computed");
+        return exec__fail(why, why_size, TK_EIO, "%s", "the signature could not be computed");
     n = snprintf(req->url, sizeof(req->url), "%s%s?%s&signature=%s", v->base_url, path, total, sig);
     if (n < 0 || (size_t)n >= sizeof(req->url))
-        return fail(why, why_size, TK_EINVAL, "%s", "base url: too long");
+        return exec__fail(why, why_size, TK_EINVAL, "%s", "base url: too long");
     snprintf(req->headers[0], sizeof(req->headers[0]), "X-MBX-APIKEY: %s", v->api_key);
     req->idempotent = method != NET_POST;
     return TK_OK;
@@ -170,14 +168,14 @@ tk_err exec_binance_new_order(const exec_binance_venue *v, const exec_binance_or
                               int64_t local_ms, net_request *req, char *why, size_t why_size)
 {
     TK_ASSERT(v != NULL && a != NULL && req != NULL);
-    if (!symbol_ok(a->symbol)) return fail(why, why_size, TK_EINVAL, "%s", "symbol");
+    if (!symbol_ok(a->symbol)) return exec__fail(why, why_size, TK_EINVAL, "%s", "symbol");
     if (!client_id_ok(a->client_order_id))
-        return fail(why, why_size, TK_EINVAL, "%s",
-                    "client order id (1 to 36 of A-Z a-z 0-9 .:/_-)");
+        return exec__fail(why, why_size, TK_EINVAL, "%s",
+                          "client order id (1 to 36 of A-Z a-z 0-9 .:/_-)");
     if (a->kind != LED_ORDER_MARKET && a->kind != LED_ORDER_LIMIT)
-        return fail(why, why_size, TK_EINVAL, "%s", "kind: market or limit");
+        return exec__fail(why, why_size, TK_EINVAL, "%s", "kind: market or limit");
     if (a->qty_e8 <= 0 || (a->kind == LED_ORDER_LIMIT && a->price_e8 <= 0))
-        return fail(why, why_size, TK_EINVAL, "%s", "quantity and limit price: above 0");
+        return exec__fail(why, why_size, TK_EINVAL, "%s", "quantity and limit price: above 0");
     char qty[LED_DECIMAL_BYTES_MAX], price[LED_DECIMAL_BYTES_MAX];
     led_format(a->qty_e8, qty, sizeof(qty));
     led_format(a->price_e8, price, sizeof(price));
@@ -200,9 +198,9 @@ static tk_err by_client_id(const exec_binance_venue *v, net_method method, const
                            const char *client_order_id, int64_t local_ms, net_request *req,
                            char *why, size_t why_size)
 {
-    if (!symbol_ok(symbol)) return fail(why, why_size, TK_EINVAL, "%s", "symbol");
+    if (!symbol_ok(symbol)) return exec__fail(why, why_size, TK_EINVAL, "%s", "symbol");
     if (!client_id_ok(client_order_id))
-        return fail(why, why_size, TK_EINVAL, "%s", "client order id");
+        return exec__fail(why, why_size, TK_EINVAL, "%s", "client order id");
     char params[128];
     snprintf(params, sizeof(params), "symbol=%s&origClientOrderId=%s", symbol, client_order_id);
     return signed_request(v, method, "/api/v3/order", params, local_ms, req, why, why_size);
@@ -228,7 +226,8 @@ tk_err exec_binance_open_orders(const exec_binance_venue *v, const char *symbol,
                                 net_request *req, char *why, size_t why_size)
 {
     TK_ASSERT(v != NULL && req != NULL);
-    if (symbol != NULL && !symbol_ok(symbol)) return fail(why, why_size, TK_EINVAL, "%s", "symbol");
+    if (symbol != NULL && !symbol_ok(symbol))
+        return exec__fail(why, why_size, TK_EINVAL, "%s", "symbol");
     char params[64] = "";
     if (symbol != NULL) snprintf(params, sizeof(params), "symbol=%s", symbol);
     return signed_request(v, NET_GET, "/api/v3/openOrders", params, local_ms, req, why, why_size);
@@ -239,12 +238,12 @@ tk_err exec_binance_trades(const exec_binance_venue *v, const char *symbol,
                            char *why, size_t why_size)
 {
     TK_ASSERT(v != NULL && req != NULL && venue_order_id != NULL);
-    if (!symbol_ok(symbol)) return fail(why, why_size, TK_EINVAL, "%s", "symbol");
+    if (!symbol_ok(symbol)) return exec__fail(why, why_size, TK_EINVAL, "%s", "symbol");
     size_t n = strlen(venue_order_id);
     bool digits = n >= 1 && n <= 20;
     for (size_t i = 0; i < n && digits; i++)
         digits = venue_order_id[i] >= '0' && venue_order_id[i] <= '9';
-    if (!digits) return fail(why, why_size, TK_EINVAL, "%s", "venue order id: digits");
+    if (!digits) return exec__fail(why, why_size, TK_EINVAL, "%s", "venue order id: digits");
     char params[128];
     snprintf(params, sizeof(params), "symbol=%s&orderId=%s", symbol, venue_order_id);
     return signed_request(v, NET_GET, "/api/v3/myTrades", params, local_ms, req, why, why_size);

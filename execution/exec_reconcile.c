@@ -1,24 +1,10 @@
 /* Reconciliation with a venue (exec.h): the events that bring a ledger order in line with what
  * the venue says of it, and the adoption of orders the ledger lacks. Pure: no I/O, no clock. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "exec.h"
-
-static tk_err fail(char *why, size_t why_size, const char *fmt, ...) TK_PRINTF_LIKE(3, 4);
-
-static tk_err fail(char *why, size_t why_size, const char *fmt, ...)
-{
-    if (why != NULL && why_size > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, why_size, fmt, ap);
-        va_end(ap);
-    }
-    return TK_EINVAL;
-}
+#include "exec_internal.h"
 
 static bool prefix_ok(const char *p)
 {
@@ -81,9 +67,9 @@ tk_err exec_reconcile_order(const led_order *o, const exec_binance_order *venue,
     }
     if (strcmp(venue->symbol, o->symbol) != 0 || venue->side != o->side ||
         venue->qty_e8 != o->qty_e8)
-        return fail(why, why_size,
-                    "order %llu: the venue's order %s is not it (symbol, side or quantity)",
-                    (unsigned long long)o->index, venue->venue_order_id);
+        return exec__fail(why, why_size, TK_EINVAL,
+                          "order %llu: the venue's order %s is not it (symbol, side or quantity)",
+                          (unsigned long long)o->index, venue->venue_order_id);
     if (o->venue_order_id[0] == '\0') {
         led_event ev = event(LED_EV_ORDER_ACKED, ts_ns);
         ev.u.order_acked.order_index = o->index;
@@ -97,10 +83,11 @@ tk_err exec_reconcile_order(const led_order *o, const exec_binance_order *venue,
         seen += f->qty_e8;
         if (seen <= o->filled_qty_e8) continue; /* the ledger has it */
         if (before < o->filled_qty_e8)
-            return fail(why, why_size,
-                        "order %llu: the venue's fills do not line up with the ledger's filled "
-                        "quantity",
-                        (unsigned long long)o->index);
+            return exec__fail(
+                why, why_size, TK_EINVAL,
+                "order %llu: the venue's fills do not line up with the ledger's filled "
+                "quantity",
+                (unsigned long long)o->index);
         led_event ev = event(LED_EV_ORDER_FILLED, ts_ns);
         struct led_ev_order_filled *e = &ev.u.order_filled;
         e->order_index = o->index;
@@ -113,8 +100,9 @@ tk_err exec_reconcile_order(const led_order *o, const exec_binance_order *venue,
         out[(*count)++] = ev;
     }
     if (seen < o->filled_qty_e8)
-        return fail(why, why_size, "order %llu: the ledger has more filled than the venue",
-                    (unsigned long long)o->index);
+        return exec__fail(why, why_size, TK_EINVAL,
+                          "order %llu: the ledger has more filled than the venue",
+                          (unsigned long long)o->index);
     if (venue->status == EXEC_BINANCE_CANCELED || venue->status == EXEC_BINANCE_EXPIRED) {
         led_event ev = event(LED_EV_ORDER_CANCELLED, ts_ns);
         ev.u.order_cancelled.order_index = o->index;
