@@ -62,6 +62,12 @@ typedef struct app_node_config {
     bool sync;
     uint32_t peer_count;
     app_node_peer peers[CLU_NODES_MAX];
+    /* The optional trading section (docs/operations.md, "Trading on a node"); trading_data ""
+     * when absent: the node only replicates the ledger. */
+    char trading_config[256]; /* the strategy, instrument, equity, limits and paper venue: a
+                                 backtest configuration (docs/backtest.md); "": its defaults */
+    char trading_data[256];   /* the candle file the leader's replay feed reads */
+    double trading_speed;     /* replay at this many times real time; 0: as fast as it commits */
 } app_node_config;
 
 /* Read a node configuration strictly (app_yaml.h) over the defaults, then check it: the id is
@@ -73,6 +79,17 @@ TK_MUST_USE tk_err app_node_config_load(const char *path, app_node_config *cfg, 
 
 /* This node's own entry among cfg->peers (the config is checked: it is there). */
 const app_node_peer *app_node_self(const app_node_config *cfg);
+
+/* A node's trading actors (app_trading.c): an actor runtime with the journal actor over node,
+ * the configured strategy, and the leader-only actors (execution, feed) started whenever node
+ * leads. cfg->trading_data must be set. Errors (why says what): TK_EINVAL and the errors of
+ * app_config_load (the trading configuration), TK_ENOMEM, the runtime's. */
+typedef struct app_trading app_trading;
+TK_MUST_USE tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading **out,
+                                     char *why, size_t why_size);
+
+/* Stop the actors (the leader's first). NULL is a no-op. Before clu_node_stop. */
+void app_trading_stop(app_trading *t);
 
 /* `troika gen-events` once its options are parsed: write count events of the generator seeded
  * with seed into the store at dir (created when missing) and print what was written, the state

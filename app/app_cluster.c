@@ -72,7 +72,8 @@ typedef struct cluster_args {
     uint64_t node;
     bool no_restart;
     bool json;
-    unsigned given; /* OPT_* bits */
+    const char *trading; /* a file holding the nodes' trading section (absolute), or NULL */
+    unsigned given;      /* OPT_* bits */
 } cluster_args;
 
 enum {
@@ -82,6 +83,7 @@ enum {
     OPT_ELECTION = 1u << 3,
     OPT_NODE = 1u << 4,
     OPT_JSON = 1u << 5,
+    OPT_TRADING = 1u << 6,
 };
 
 /* The help text of `troika cluster`. */
@@ -89,7 +91,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: troika cluster up --dir D [--base-port P] [--no-restart]\n"
-            "                             [--election-timeout-ms N]\n"
+            "                             [--election-timeout-ms N] [--trading FILE]\n"
             "       troika cluster down --dir D\n"
             "       troika cluster status --dir D [--json]\n"
             "       troika cluster start-node --dir D --node N\n"
@@ -110,6 +112,8 @@ static void usage(FILE *out)
             "  --no-restart            a node that exits stays down (for the chaos harness)\n"
             "  --election-timeout-ms N Raft's election timeout in new configs, %u..%u,\n"
             "                          default 500 (the heartbeat is a tenth of it)\n"
+            "  --trading FILE          append FILE (a `trading:` section, docs/operations.md)\n"
+            "                          to each new config: the nodes trade\n"
             "  --node N                1, 2 or 3\n"
             "  --json                  status as JSON\n",
             BASE_PORT_DEFAULT, ELECTION_MS_MIN, ELECTION_MS_MAX);
@@ -369,7 +373,7 @@ static void text_add(text_buf *t, const char *fmt, ...)
 
 /* Node n's configuration (docs/operations.md) into t: ports from base_port, one token. */
 static void config_render(text_buf *t, const cluster_paths *p, uint32_t n, uint32_t base_port,
-                          uint32_t election_ms, const char *token)
+                          uint32_t election_ms, const char *token, const char *trading)
 {
     TK_ASSERT(n >= 1 && n <= NODES);
     TK_ASSERT(base_port <= BASE_PORT_MAX);
@@ -393,6 +397,7 @@ static void config_render(text_buf *t, const cluster_paths *p, uint32_t n, uint3
                  k, base_port + k, base_port + 100u + k, base_port + 200u + k,
                  base_port + 300u + k);
     }
+    if (trading != NULL) text_add(t, "%s", trading);
 }
 
 /* 32 hex characters from /dev/urandom (a secret: not tk_rng, which is seeded to replay).
@@ -414,7 +419,8 @@ static tk_err token_make(char out[2u * TOKEN_BYTES + 1u])
 
 /* Write the three configurations unless they exist: all three present are reused, none
  * present are written, anything else is refused. Prints why; returns the exit code. */
-static int configs_ensure(const cluster_paths *p, uint32_t base_port, uint32_t election_ms)
+static int configs_ensure(const cluster_paths *p, uint32_t base_port, uint32_t election_ms,
+                          const char *trading_file)
 {
     TK_ASSERT(p != NULL);
     TK_ASSERT(election_ms >= ELECTION_MS_MIN);
@@ -429,6 +435,19 @@ static int configs_ensure(const cluster_paths *p, uint32_t base_port, uint32_t e
                 p->dir, NODES);
         return APP_EXIT_FAIL;
     }
+    char trading[CONFIG_TEXT_BYTES / 2u] = "";
+    if (trading_file != NULL) {
+        FILE *f = fopen(trading_file, "r");
+        size_t n = f != NULL ? fread(trading, 1, sizeof(trading) - 1u, f) : 0;
+        bool whole = f != NULL && feof(f) && !ferror(f);
+        if (f != NULL) fclose(f);
+        if (!whole) {
+            fprintf(stderr, "troika cluster up: --trading %s: %s\n", trading_file,
+                    f == NULL ? strerror(errno) : "unreadable, or over 2 KiB");
+            return APP_EXIT_USAGE;
+        }
+        trading[n] = '\0';
+    }
     char token[2u * TOKEN_BYTES + 1u];
     tk_err err = token_make(token);
     if (err != TK_OK) {
@@ -438,7 +457,8 @@ static int configs_ensure(const cluster_paths *p, uint32_t base_port, uint32_t e
     for (uint32_t i = 0; i < NODES; i++) {
         char buf[CONFIG_TEXT_BYTES];
         text_buf t = {.buf = buf, .size = sizeof(buf), .len = 0, .overflow = false};
-        config_render(&t, p, i + 1u, base_port, election_ms, token);
+        config_render(&t, p, i + 1u, base_port, election_ms, token,
+                      trading_file != NULL ? trading : NULL);
         TK_ASSERT(!t.overflow); /* the directory's length is checked: the text fits */
         err = file_write_atomic(p->config[i], buf, t.len, 0600, true);
         if (err != TK_OK) {
@@ -968,7 +988,7 @@ static int up_locked(const cluster_args *a, const cluster_paths *p)
     TK_ASSERT(a != NULL && p != NULL);
     TK_ASSERT(a->base_port <= BASE_PORT_MAX);
     if (!up_check_idle(p)) return APP_EXIT_FAIL;
-    int rc = configs_ensure(p, (uint32_t)a->base_port, (uint32_t)a->election_ms);
+    int rc = configs_ensure(p, (uint32_t)a->base_port, (uint32_t)a->election_ms, a->trading);
     app_node_config cfgs[NODES];
     if (rc == APP_EXIT_OK) rc = configs_load("up", p, cfgs);
     for (uint32_t i = 0; i < NODES && rc == APP_EXIT_OK; i++) {
@@ -1158,15 +1178,16 @@ static void node_ask(const app_node_config *cfg, node_answer *out)
     TK_ASSERT(out->answered || out->why[0] != '\0' || err != TK_OK);
 }
 
-/* Whether nodes that stand at the same applied or ledger index have the same state hash. */
+/* Whether nodes that stand at the same ledger index have the same state hash (the applied Raft
+ * index is no measure: a restarted node reports its snapshot's until it learns the commit
+ * index, while its store is further on). */
 static bool answers_agree(const node_answer ans[NODES])
 {
     TK_ASSERT(ans != NULL);
     for (uint32_t i = 0; i < NODES; i++) {
         for (uint32_t j = i + 1u; j < NODES; j++) {
             if (!ans[i].answered || !ans[j].answered) continue;
-            bool same_index = ans[i].applied_index == ans[j].applied_index ||
-                              ans[i].ledger_index == ans[j].ledger_index;
+            bool same_index = ans[i].ledger_index == ans[j].ledger_index;
             if (same_index && strcmp(ans[i].state_hash, ans[j].state_hash) != 0) return false;
         }
     }
@@ -1269,6 +1290,7 @@ static int args_parse(int argc, char **argv, cluster_args *a)
                                           {"election-timeout-ms", required_argument, NULL, 'e'},
                                           {"node", required_argument, NULL, 'n'},
                                           {"json", no_argument, NULL, 'j'},
+                                          {"trading", required_argument, NULL, 't'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     TK_ASSERT(a != NULL && argc >= 1);
@@ -1290,6 +1312,9 @@ static int args_parse(int argc, char **argv, cluster_args *a)
             ok = parse_range("election-timeout-ms", optarg, ELECTION_MS_MIN, ELECTION_MS_MAX,
                              &a->election_ms);
             a->given |= OPT_ELECTION;
+        } else if (c == 't') {
+            a->trading = optarg;
+            a->given |= OPT_TRADING;
         } else if (c == 'n') {
             ok = parse_range("node", optarg, 1, NODES, &a->node);
             a->given |= OPT_NODE;
@@ -1317,7 +1342,7 @@ int app_cluster_main(int argc, char **argv)
         const char *name;
         unsigned allowed, required;
     } cmds[] = {
-        {"up", OPT_DIR | OPT_BASE_PORT | OPT_NO_RESTART | OPT_ELECTION, OPT_DIR},
+        {"up", OPT_DIR | OPT_BASE_PORT | OPT_NO_RESTART | OPT_ELECTION | OPT_TRADING, OPT_DIR},
         {"down", OPT_DIR, OPT_DIR},
         {"status", OPT_DIR | OPT_JSON, OPT_DIR},
         {"start-node", OPT_DIR | OPT_NODE, OPT_DIR | OPT_NODE},

@@ -46,6 +46,9 @@ static const app_key node_keys[] = {
     NUM("raft", "stall_timeout_ms", APP_KEY_U32, stall_timeout_ms, 0, 3600000),
     NUM("storage", "checkpoint_every", APP_KEY_U64, checkpoint_every, 0, INT64_MAX),
     NUM("storage", "sync", APP_KEY_BOOL, sync, 0, 0),
+    STR("trading", "config", trading_config, false),
+    STR("trading", "data", trading_data, true),
+    {"trading", "speed", APP_KEY_DBL, AT(trading_speed), 0, -1, 1000000000, false},
     {"peers", "id", APP_KEY_U64, PAT(id), 0, 1, 1000000, true},
     PEER("raft", raft),
     PEER("api", api),
@@ -58,6 +61,7 @@ static const app_section node_sections[] = {
     {.name = "cluster", .required = true},
     {.name = "raft"},
     {.name = "storage"},
+    {.name = "trading"},
     {.name = "peers",
      .required = true,
      .list = true,
@@ -201,6 +205,9 @@ static int node_run(const app_node_config *cfg)
         if (cfg->peers[i].id != cfg->id)
             snprintf(ao.peer_apis[ao.peer_count++], CLU_ADDRESS_BYTES, "%s", cfg->peers[i].api);
     if (err == TK_OK) err = clu_api_start(&ao, &api, text, sizeof(text));
+    app_trading *trading = NULL;
+    if (err == TK_OK && cfg->trading_data[0] != '\0')
+        err = app_trading_start(cfg, node, &trading, text, sizeof(text));
     int rc = APP_EXIT_OK;
     if (err != TK_OK) {
         fprintf(stderr, "troika node: cannot serve: %s\n", text);
@@ -213,6 +220,7 @@ static int node_run(const app_node_config *cfg)
         sigwait(&stop, &sig);
         TK_LOG(TK_LOG_INFO, "node", "stopping", TK_LOG_STR("signal", strsignal(sig)));
     }
+    app_trading_stop(trading);
     clu_api_stop(api);
     clu_http_stop(http);
     clu_node_stop(node);

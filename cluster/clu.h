@@ -25,6 +25,7 @@
 #define CLU_SUBSCRIBERS_MAX  8u
 
 typedef struct clu_journal clu_journal;
+typedef struct clu_node clu_node; /* the Raft node (below) */
 
 /* Called once per committed event, in index order, on the journal's thread, after the batch
  * holding it is durable. ev and outcome are borrowed for the call. */
@@ -109,6 +110,42 @@ uint64_t clu_journal_committed_index(const clu_journal *journal);
  * Errors: those of act_spawn, act_register (TK_EEXIST: a journal is already registered). */
 TK_MUST_USE tk_err clu_journal_actor_spawn(act_system *sys, clu_journal *journal,
                                            uint32_t mailbox_capacity, act_ref *out_ref);
+
+/* What a node's application does when the node starts or stops leading (DESIGN.md, "A node's
+ * supervision tree": the leader-only actors). Every field may be NULL. */
+typedef struct clu_leader_hooks {
+    void *arg;
+    /* On the node's loop thread, as it starts leading: copy what the leader's actors need of
+     * the state (open orders, marks, the account), which is consistent with every event
+     * published before; returns the copy (NULL allowed). It must not block. */
+    void *(*capture)(void *arg, const led_state *state);
+    /* In the journal actor, in order with the publications: start the leader's actors with the
+     * copy (theirs: start frees it or keeps it), before any later event is published, so that
+     * they miss nothing after the copy. An error ends the journal actor. */
+    tk_err (*start)(void *arg, act_system *sys, void *view);
+    /* In the journal actor: the node no longer leads (or the actor ends): stop them. */
+    void (*stop)(void *arg, act_system *sys);
+    /* Free a copy start never got (the actor ended first). */
+    void (*release)(void *arg, void *view);
+} clu_leader_hooks;
+
+/* Spawn the journal actor over a running Raft node and register it as LED_JOURNAL_NAME: the same
+ * protocol and publication order as clu_journal_actor_spawn, with these differences
+ * (docs/cluster.md, "Actors on a node"):
+ *   - a proposal goes to clu_node_propose while this node leads; its index is known when it
+ *     commits (a NOTIFY_IDLE proposal is answered once it committed and the graph settled);
+ *   - a follower drops unkeyed proposals and keeps the last 256 keyed ones, forgetting each
+ *     when the same key commits; when it starts leading it proposes those left, so that a
+ *     deterministic proposal lost with a failed leader still commits once (the ledger refuses
+ *     the second copy of a key);
+ *   - every committed event (whoever proposed it) is published on every node;
+ *   - hooks (copied; may be NULL) start and stop the leader-only actors, in order with the
+ *     publications.
+ * The node must outlive the actor. Errors: those of act_spawn and act_register (TK_EEXIST),
+ * TK_EFULL (the node has CLU_LISTENERS_MAX listeners), TK_ENOMEM. */
+TK_MUST_USE tk_err clu_raft_journal_actor_spawn(act_system *sys, clu_node *node,
+                                                const clu_leader_hooks *hooks,
+                                                uint32_t mailbox_capacity, act_ref *out_ref);
 
 /* ---- The protocol guard (clu_guard.c, which also includes raft.h) ----------------------------
  * Around any struct raft_io (raft_uv, or raft/fixture.h's): the rules of docs/cluster.md, "The
@@ -459,14 +496,34 @@ uint64_t clu_hash_points_diverge(const clu_hash_point *a, uint32_t a_count, cons
 void clu_node_read(clu_node *node, void (*fn)(void *arg, const led_state *state), void *arg);
 
 /* Called on the loop thread for each committed event, in index order, once its entry is stored:
- * its ledger index, its bytes (led_event_encode, as they travelled) and its outcome, all
- * borrowed for the call. It must not block: it runs between applies. */
+ * its ledger index, its bytes (led_event_encode, as they travelled), its outcome and the ledger
+ * state after its entry (an entry may carry several events), all borrowed for the call. It must
+ * not block: it runs between applies. */
 typedef void clu_committed_fn(void *arg, uint64_t index, const uint8_t *event, size_t size,
-                              const led_outcome *outcome);
+                              const led_outcome *outcome, const led_state *state);
 
-/* Set the one committed-event listener (NULL: none). Returns once the loop thread uses it: after
- * that the previous listener is never called again. Thread-safe; not from the loop thread. */
-void clu_node_on_committed(clu_node *node, clu_committed_fn *fn, void *arg);
+/* Called on the loop thread when this node starts leading (its LeaderChanged of the current term
+ * is applied: every entry of earlier terms is committed and was delivered before this call) and
+ * when it stops (it lost the role or the term moved on), once per change, in order with the
+ * committed events; state is the ledger as applied so far, borrowed for the call. */
+typedef void clu_leading_fn(void *arg, bool leading, uint64_t term, const led_state *state);
+
+/* A listener: either callback may be NULL; arg identifies it. */
+typedef struct clu_listener {
+    clu_committed_fn *committed;
+    clu_leading_fn *leading;
+    void *arg;
+} clu_listener;
+
+#define CLU_LISTENERS_MAX 4u
+
+/* Add a listener (copied). Returns once the loop thread uses it. Thread-safe; not from the loop
+ * thread. Errors: TK_EFULL (CLU_LISTENERS_MAX already). */
+TK_MUST_USE tk_err clu_node_listen(clu_node *node, const clu_listener *listener);
+
+/* Remove the listener whose arg is arg (none: no-op). Returns once the loop thread has let go of
+ * it: it is never called again. Thread-safe; not from the loop thread. */
+void clu_node_unlisten(clu_node *node, void *arg);
 
 /* ---- The client API (clu_api.c): nng req/rep, msgpack payloads ------------------------------- */
 

@@ -616,8 +616,9 @@ static void ctx_done(void *arg)
 /* Publish one committed event (loop thread): {"index", "result", "rule", "event": raw map}. A
  * subscriber too slow to take it loses it (NNG_FLAG_NONBLOCK): the loop never waits. */
 static void publish(void *arg, uint64_t index, const uint8_t *event, size_t size,
-                    const led_outcome *outcome)
+                    const led_outcome *outcome, const led_state *state)
 {
+    (void)state;
     clu_api *api = arg;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -794,7 +795,12 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
             clu_api_stop(api);
             return rv == NNG_EADDRINUSE ? TK_EEXIST : TK_EIO;
         }
-        clu_node_on_committed(api->node, publish, api);
+        clu_listener listener = {.committed = publish, .leading = NULL, .arg = api};
+        if (clu_node_listen(api->node, &listener) != TK_OK) {
+            snprintf(why, why_size, "api: the node has no room for another listener");
+            clu_api_stop(api);
+            return TK_EFULL;
+        }
     }
     api->contexts = calloc(opts->workers, sizeof(*api->contexts));
     if (api->contexts == NULL) {
@@ -832,7 +838,7 @@ void clu_api_stop(clu_api *api)
     pthread_mutex_unlock(&api->lock);
     if (api->checking) pthread_join(api->checker, NULL);
     if (nng_socket_id(api->pub) > 0) {
-        clu_node_on_committed(api->node, NULL, NULL); /* no publish after this */
+        clu_node_unlisten(api->node, api); /* no publish after this */
         nng_close(api->pub);
     }
     nng_close(api->sock);           /* every context's receive and send fail: no new request */

@@ -117,8 +117,8 @@ struct clu_fsm {
     uint64_t hash_every;
     void (*on_hash_point)(void *arg, const clu_hash_point *point);
     void *on_apply_arg;
-    clu_committed_fn *on_committed; /* the node's listener (loop thread only) */
-    void *on_committed_arg;
+    clu_listener listeners[CLU_LISTENERS_MAX]; /* the node's listeners (loop thread only) */
+    uint32_t listener_count;
 };
 
 /* The store could not take an entry Raft has committed: the state here is ahead of the store,
@@ -199,12 +199,14 @@ static int fsm_apply(struct raft_fsm *raft_fsm, const struct raft_buffer *buf, v
     fsm->applied.count = count;
     if (fsm->store != NULL) fsm_store_entry(fsm, count);
     if (fsm->on_apply != NULL) fsm->on_apply(fsm->on_apply_arg, &fsm->applied);
-    if (fsm->on_committed != NULL) { /* the events, now stored, one by one */
+    for (uint32_t l = 0; l < fsm->listener_count; l++) { /* the events, now stored */
+        const clu_listener *listener = &fsm->listeners[l];
+        if (listener->committed == NULL) continue;
         at = (const uint8_t *)buf->base + CLU_ENTRY_HEADER_BYTES;
         for (uint32_t i = 0; i < count; i++) {
             size_t size = (size_t)at[0] << 8 | at[1];
-            fsm->on_committed(fsm->on_committed_arg, fsm->applied.first_index + i, at + 2, size,
-                              &fsm->applied.outcomes[i]);
+            listener->committed(listener->arg, fsm->applied.first_index + i, at + 2, size,
+                                &fsm->applied.outcomes[i], fsm->state);
             at += 2 + size;
         }
     }
@@ -495,15 +497,16 @@ struct clu_node {
     read_req *reads;
     clu_status status;
     clu_metrics metrics;
-    uint64_t leading_term;          /* the term whose LeaderChanged this node committed */
-    clu_committed_fn *committed_fn; /* the listener to install on the loop thread */
-    void *committed_arg;
-    bool committed_changed;
+    uint64_t leading_term; /* the term whose LeaderChanged this node committed */
+    clu_listener listeners[CLU_LISTENERS_MAX]; /* to install on the loop thread */
+    uint32_t listener_count;
+    bool listeners_changed;
     clu_hash_point points[CLU_HASH_POINTS]; /* ring: the latest state hash points */
     uint32_t point_count, point_next;
 
     /* loop thread only */
     clu_role last_role;
+    bool leading_notified; /* the listeners were last told that this node leads */
     uint8_t state_hash[LED_HASH_BYTES]; /* led_state_hash at hashed_ledger_index */
     uint64_t hashed_ledger_index;
     bool hashed;
@@ -657,10 +660,10 @@ static void on_wake(uv_async_t *handle)
     read_req *reads = node->reads;
     node->reads = NULL;
     bool stopping = node->stopping;
-    if (node->committed_changed) {
-        node->fsm->on_committed = node->committed_fn;
-        node->fsm->on_committed_arg = node->committed_arg;
-        node->committed_changed = false;
+    if (node->listeners_changed) {
+        memcpy(node->fsm->listeners, node->listeners, sizeof(node->listeners));
+        node->fsm->listener_count = node->listener_count;
+        node->listeners_changed = false;
     }
     pthread_mutex_unlock(&node->lock);
     if (list != NULL) {
@@ -689,6 +692,21 @@ static void on_wake(uv_async_t *handle)
     if (stopping) node_close_handles(node);
 }
 
+/* Tell the listeners that this node leads (its LeaderChanged of the current term is applied)
+ * or no longer does; each change once, in order with the committed events. */
+static void leading_notify(clu_node *node, bool leading)
+{
+    if (leading == node->leading_notified) return;
+    node->leading_notified = leading;
+    TK_LOG(TK_LOG_INFO, "cluster", leading ? "leading" : "no longer leading",
+           TK_LOG_U64("node", node->opts.id), TK_LOG_U64("term", node->raft.current_term));
+    const clu_fsm *fsm = node->fsm;
+    for (uint32_t l = 0; l < fsm->listener_count; l++)
+        if (fsm->listeners[l].leading != NULL)
+            fsm->listeners[l].leading(fsm->listeners[l].arg, leading, node->raft.current_term,
+                                      fsm->state);
+}
+
 /* LeaderChanged, proposed by a new leader once its barrier has committed. */
 static void leader_changed_done(void *arg, tk_err err, uint64_t first_index,
                                 const led_outcome *outcomes, uint32_t count)
@@ -700,6 +718,7 @@ static void leader_changed_done(void *arg, tk_err err, uint64_t first_index,
         pthread_mutex_lock(&node->lock);
         node->leading_term = node->raft.current_term;
         pthread_mutex_unlock(&node->lock);
+        leading_notify(node, true);
     }
     TK_LOG(err == TK_OK ? TK_LOG_INFO : TK_LOG_WARN, "cluster", "LeaderChanged proposed",
            TK_LOG_U64("node", node->opts.id), TK_LOG_ERR("err", err),
@@ -736,6 +755,8 @@ static void on_tick(uv_timer_t *timer)
     clu_node *node = timer->data;
     struct raft *r = &node->raft;
     clu_role role = role_of(raft_state(r));
+    if (node->leading_notified && (role != CLU_ROLE_LEADER || node->leading_term != r->current_term))
+        leading_notify(node, false);
     if (role == CLU_ROLE_LEADER && node->last_role != CLU_ROLE_LEADER) {
         struct raft_barrier *req = malloc(sizeof(*req));
         if (req != NULL) {
@@ -1189,14 +1210,33 @@ static void no_read(void *arg, const led_state *state)
     (void)state;
 }
 
-/* The listener is handed to the loop thread through the wake handle, like every change to what
- * the loop owns; the read after it returns once the loop has taken it. */
-void clu_node_on_committed(clu_node *node, clu_committed_fn *fn, void *arg)
+/* Listeners are handed to the loop thread through the wake handle, like every change to what
+ * the loop owns; the read after it returns once the loop has taken them. */
+tk_err clu_node_listen(clu_node *node, const clu_listener *listener)
 {
+    TK_ASSERT(node != NULL && listener != NULL);
     pthread_mutex_lock(&node->lock);
-    node->committed_fn = fn;
-    node->committed_arg = arg;
-    node->committed_changed = true;
+    tk_err err = TK_EFULL;
+    if (node->listener_count < CLU_LISTENERS_MAX) {
+        node->listeners[node->listener_count++] = *listener;
+        node->listeners_changed = true;
+        err = TK_OK;
+    }
+    pthread_mutex_unlock(&node->lock);
+    if (err == TK_OK) clu_node_read(node, no_read, NULL);
+    return err;
+}
+
+void clu_node_unlisten(clu_node *node, void *arg)
+{
+    TK_ASSERT(node != NULL);
+    pthread_mutex_lock(&node->lock);
+    for (uint32_t i = 0; i < node->listener_count; i++) {
+        if (node->listeners[i].arg != arg) continue;
+        node->listeners[i] = node->listeners[--node->listener_count];
+        node->listeners_changed = true;
+        break;
+    }
     pthread_mutex_unlock(&node->lock);
     clu_node_read(node, no_read, NULL);
 }

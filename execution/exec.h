@@ -41,6 +41,8 @@ typedef struct exec_order {
     led_order_kind kind;
     int64_t remaining_e8; /* > 0 */
     int64_t price_e8;     /* limit price or stop trigger; 0 for market */
+    bool cancel_requested; /* from the state: its cancel was asked for, not yet answered */
+    int64_t ts_ns;         /* from the state: when it was requested */
 } exec_order;
 
 /* Resting orders in the order they were accepted. Caller-owned (exec_book_init). */
@@ -89,13 +91,26 @@ typedef struct exec_actor_opts {
     exec_paper_opts venue;
     char fee_asset[LED_ASSET_BYTES]; /* the asset fees are paid in (the quote asset) */
     uint32_t mailbox_capacity;       /* >= 2 */
+    /* Orders resting at the start (a new leader's open orders, exec_book_from_state), borrowed
+     * for the spawn only; NULL and 0 for none. One whose cancel was requested is answered at
+     * once with OrderCancelled (the request committed before this venue started). */
+    const exec_order *resting;
+    uint32_t resting_count;
+    act_ref link_to; /* its supervisor (ACT_REF_NONE: none) */
 } exec_actor_opts;
+
+/* The open orders of state a paper venue would hold (what is left of each, in index order),
+ * into out (up to max); returns how many there are (may exceed max: the rest did not fit).
+ * External (adopted) orders are not the paper venue's and are left out. */
+uint32_t exec_book_from_state(const led_state *state, exec_order *out, uint32_t max);
 
 /* Spawn the paper execution actor and join it to LED_GROUP_EXECUTION. It answers every
  * LED_MSG_COMMITTED with LED_MSG_ACK after proposing what the event caused: an accepted
  * OrderRequested enters its book; an OrderCancelRequested for a resting order is answered
- * with OrderCancelled; a BarClosed is matched (exec_paper_match) and each fill proposed as
- * OrderFilled (fill id "p<order>-<n>", time the bar's). opts is copied.
+ * with OrderCancelled (key "cancel:<order>"); a BarClosed is matched (exec_paper_match) and each
+ * fill proposed as OrderFilled (fill id "p<order>-<bar's index>", key "fill:<fill id>", time the
+ * bar's): the same ids on whichever node runs it, so that the ledger takes each once. opts is
+ * copied. Errors: also TK_EFULL (more resting orders than EXEC_BOOK_MAX).
  * Errors: TK_EINVAL (bad venue terms), those of act_spawn and act_group_join. */
 TK_MUST_USE tk_err exec_actor_spawn(act_system *sys, const exec_actor_opts *opts, act_ref *out_ref);
 

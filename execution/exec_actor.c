@@ -14,7 +14,6 @@ typedef struct exec_state {
     exec_actor_opts opts;
     exec_book book;
     exec_fill fills[FILLS_PER_BAR_MAX];
-    uint64_t fill_seq; /* numbers fill ids */
 } exec_state;
 
 /* Propose ev to the journal (a heap copy moves with the message). */
@@ -24,8 +23,6 @@ static tk_err propose(act_ctx *ctx, exec_state *s, const led_event *ev)
     return act_send_named_copy(act_ctx_system(ctx), &s->journal, act_self(ctx), LED_MSG_PROPOSE,
                                &flags, sizeof(flags), ev, sizeof(*ev));
 }
-
-/* Propose ev to the journal: a heap copy moved with the message. */
 
 static tk_err on_bar(act_ctx *ctx, exec_state *s, const led_commit *c)
 {
@@ -47,8 +44,11 @@ static tk_err on_bar(act_ctx *ctx, exec_state *s, const led_commit *c)
         ev.ts_ns = c->ev.ts_ns;
         struct led_ev_order_filled *o = &ev.u.order_filled;
         o->order_index = f->order_index;
+        /* one fill per order and bar: the ids (and keys) are the same whichever leader's venue
+         * proposes them, so that the ledger takes a fill once */
         snprintf(o->fill_id, sizeof(o->fill_id), "p%llu-%llu", (unsigned long long)f->order_index,
-                 (unsigned long long)++s->fill_seq);
+                 (unsigned long long)c->index);
+        snprintf(ev.key, sizeof(ev.key), "fill:%s", o->fill_id);
         o->qty_e8 = f->qty_e8;
         o->price_e8 = f->price_e8;
         o->fee_e8 = f->fee_e8;
@@ -68,22 +68,31 @@ static tk_err on_accepted(exec_state *s, const led_commit *c)
                     .remaining_e8 = r->qty_e8,
                     .price_e8 = r->price_e8};
     memcpy(o.symbol, r->symbol, sizeof(o.symbol));
+    for (uint32_t i = 0; i < s->book.count; i++)
+        if (s->book.orders[i].order_index == c->index) return TK_OK; /* seeded from the state */
     return exec_book_add(&s->book, &o); /* EFULL: more resting orders than the paper book holds */
+}
+
+/* OrderCancelled for an order taken off the book, stamped ts_ns. */
+static tk_err propose_cancelled(act_ctx *ctx, exec_state *s, uint64_t order_index, int64_t ts_ns)
+{
+    led_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = LED_EV_ORDER_CANCELLED;
+    ev.version = 1;
+    ev.ts_ns = ts_ns;
+    ev.u.order_cancelled.order_index = order_index;
+    snprintf(ev.u.order_cancelled.reason, sizeof(ev.u.order_cancelled.reason),
+             "cancelled at the paper venue");
+    snprintf(ev.key, sizeof(ev.key), "cancel:%llu", (unsigned long long)order_index);
+    return propose(ctx, s, &ev);
 }
 
 static tk_err on_cancel_requested(act_ctx *ctx, exec_state *s, const led_commit *c)
 {
     uint64_t order_index = c->ev.u.order_cancel_requested.order_index;
     if (!exec_book_remove(&s->book, order_index)) return TK_OK; /* filled meanwhile */
-    led_event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.type = LED_EV_ORDER_CANCELLED;
-    ev.version = 1;
-    ev.ts_ns = c->ev.ts_ns;
-    ev.u.order_cancelled.order_index = order_index;
-    snprintf(ev.u.order_cancelled.reason, sizeof(ev.u.order_cancelled.reason),
-             "cancelled at the paper venue");
-    return propose(ctx, s, &ev);
+    return propose_cancelled(ctx, s, order_index, c->ev.ts_ns);
 }
 
 static tk_err on_commit(act_ctx *ctx, exec_state *s, const led_commit *c)
@@ -121,6 +130,14 @@ static tk_err exec_init(act_ctx *ctx, void *state, const void *arg)
     s->journal = ACT_NAMED(LED_JOURNAL_NAME);
     exec_book_init(&s->book);
     TK_ASSERT(s->opts.fee_asset[0] != '\0');
+    for (uint32_t i = 0; i < s->opts.resting_count; i++) { /* a new leader's open orders */
+        const exec_order *o = &s->opts.resting[i];
+        tk_err err = o->cancel_requested ? propose_cancelled(ctx, s, o->order_index, o->ts_ns)
+                                         : exec_book_add(&s->book, o);
+        if (err != TK_OK) return err;
+    }
+    s->opts.resting = NULL; /* borrowed for the spawn only */
+    s->opts.resting_count = 0;
     return act_group_join(act_ctx_system(ctx), LED_GROUP_EXECUTION, act_self(ctx));
 }
 
@@ -155,7 +172,31 @@ tk_err exec_actor_spawn(act_system *sys, const exec_actor_opts *opts, act_ref *o
                             .state_size_bytes = sizeof(exec_state),
                             .arg = opts,
                             .mailbox_capacity = opts->mailbox_capacity,
-                            .link_to = ACT_REF_NONE,
+                            .link_to = opts->link_to,
                             .trap_exit = false};
     return act_spawn(sys, &spawn, out_ref);
+}
+
+uint32_t exec_book_from_state(const led_state *state, exec_order *out, uint32_t max)
+{
+    TK_ASSERT(state != NULL && (out != NULL || max == 0));
+    uint32_t count = 0;
+    led_order o;
+    for (uint64_t after = 0; led_state_order_next(state, after, &o) == TK_OK; after = o.index) {
+        if (o.external) continue;
+        if (count < max) {
+            exec_order *e = &out[count];
+            memset(e, 0, sizeof(*e));
+            e->order_index = o.index;
+            memcpy(e->symbol, o.symbol, sizeof(e->symbol));
+            e->side = o.side;
+            e->kind = o.kind;
+            e->remaining_e8 = o.qty_e8 - o.filled_qty_e8;
+            e->price_e8 = o.price_e8;
+            e->cancel_requested = o.cancel_requested;
+            e->ts_ns = o.ts_ns;
+        }
+        count++;
+    }
+    return count;
 }

@@ -174,8 +174,12 @@ typedef struct feed_actor_opts {
     char symbol[LED_SYMBOL_BYTES]; /* the instrument the bars are for */
     double speed;                  /* 0: full speed (the next bar once the journal is idle);
                                       N > 0: N times real time */
-    act_ref report_to;             /* gets FEED_MSG_DONE */
+    act_ref report_to;             /* gets FEED_MSG_DONE (ACT_REF_NONE: nobody; it is logged) */
     _Atomic uint64_t *progress;    /* NULL, or bars proposed so far (for a progress display) */
+    /* Bars that close at or before this time (ns since the epoch) are skipped: a new leader
+     * resumes after the last bar the ledger holds (led_instrument.mark_ts_ns). 0: none. */
+    int64_t resume_after_ns;
+    act_ref link_to; /* its supervisor (ACT_REF_NONE: none) */
 } feed_actor_opts;
 
 /* Spawn the replay feed. It proposes, for each bar of the files, a BarClosed (time: the bar's
@@ -185,5 +189,101 @@ typedef struct feed_actor_opts {
  * sends FEED_MSG_DONE to report_to and stops. Errors: TK_EINVAL (no files, no symbol, a
  * negative speed), those of act_spawn. */
 TK_MUST_USE tk_err feed_actor_spawn(act_system *sys, const feed_actor_opts *opts, act_ref *out_ref);
+
+/* ==== The live Binance spot REST feed (feed_live.c) ============================================
+ *
+ * The market-data feed of a live or paper node: an actor on the Raft leader only (DESIGN.md,
+ * principle 5) that polls Binance's GET /api/v3/klines (Binance spot REST API, "Market data
+ * endpoints: Kline/Candlestick data": klines are identified by their open time; startTime and
+ * endTime bound the open times; at most 1000 a request; the last kline of an answer may be the
+ * one still forming) and proposes to the journal one BarClosed per closed bar, in order, each
+ * once, and FeedHealth events when the venue's data has a hole or stops coming.
+ * docs/feeds.md, "The live Binance feed", describes its behaviour in full.
+ * ============================================================================================= */
+
+#define FEED_BINANCE_NAME "binance" /* the feed field of its FeedHealth events */
+
+/* How long to wait before the next request to Binance after the answer resp, from the answer's
+ * own rate-limit signals (Binance spot REST API, "General info: LIMITS"):
+ *   - HTTP 429 (request rate exceeded) and 418 (IP banned after repeated 429s): the Retry-After
+ *     header's seconds (1 s when absent or not a number of seconds);
+ *   - otherwise, when X-MBX-USED-WEIGHT-1M (the request weight this IP used in the current UTC
+ *     minute) is at or above weight_limit_1m: until the next minute starts, by now_ms (wall
+ *     clock, ms since the Unix epoch), plus 100 ms;
+ *   - otherwise 0.
+ * Both the feed and `troika data download` pace themselves with it. weight_limit_1m 0 never
+ * waits for the weight. Pure: reads resp (borrowed) only. */
+typedef struct feed_binance_pace {
+    int64_t wait_ms;        /* 0: the next request may go at once */
+    int64_t retry_after_s;  /* the Retry-After header in seconds; -1 when absent */
+    int64_t used_weight_1m; /* X-MBX-USED-WEIGHT-1M; -1 when absent or not a number */
+} feed_binance_pace;
+
+void feed_binance_pace_of(const net_response *resp, int64_t now_ms, uint32_t weight_limit_1m,
+                          feed_binance_pace *out);
+
+/* Counters the feed updates as it goes (relaxed atomics: each one is exact, together they are
+ * a snapshot only approximately), for /metrics and tests. Zero them before the spawn. */
+typedef struct feed_binance_stats {
+    _Atomic uint64_t requests;    /* klines requests sent */
+    _Atomic uint64_t bars;        /* BarClosed proposed */
+    _Atomic uint64_t gaps;        /* FeedHealth gap proposed */
+    _Atomic uint64_t stale;       /* FeedHealth stale proposed */
+    _Atomic uint64_t waits;       /* waits the venue asked for (429, 418, request weight) */
+    _Atomic uint64_t refused;     /* proposals the journal refused (full, restarting): retried */
+    _Atomic uint64_t failures;    /* answers that brought no bars: no answer, an HTTP error
+                                     status, a body that is not a kline array, a bad row */
+    _Atomic int64_t next_open_ms; /* open time of the next bar wanted; 0 until known */
+} feed_binance_stats;
+
+typedef struct feed_binance_opts {
+    net_http *http;                /* borrowed: outlives the actor */
+    char base_url[256];            /* "https://api.binance.com", or a mock's
+                                      "http://127.0.0.1:PORT" */
+    char symbol[LED_SYMBOL_BYTES]; /* the Binance symbol, also the ledger instrument's */
+    char interval[8];              /* "1m" ... "1w": feed_binance_interval_ms knows it */
+    /* Open time (ms since the Unix epoch) of the first bar wanted: the spawner passes the open
+     * time after the last BarClosed of symbol the ledger holds, so that a new leader resumes
+     * where the old one stopped, without a hole or a repeat. 0: start from the latest closed
+     * bar. */
+    int64_t start_ms;
+    uint32_t poll_ms;         /* how often to ask for new bars once caught up (>= 1) */
+    uint32_t stale_after_ms;  /* a bar still missing this long after its close: FeedHealth
+                                 stale, once; the next bar then brings FeedHealth ok, once */
+    uint32_t weight_limit_1m; /* pause until the next minute when X-MBX-USED-WEIGHT-1M reaches
+                                 this (Binance allows 6000 a minute on spot today; 1..) */
+    const tk_clock *clock;    /* borrowed, outlives the actor: its wall time decides which bars
+                                 are closed and which are late (tests pass a manual clock so
+                                 that recorded data is "live"); NULL: tk_clock_system(). Waits
+                                 (Retry-After) run on the actor system's own clock */
+    bool stale_at_start;      /* the ledger's last FeedHealth of symbol said stale (a leader
+                                 died in a stale episode): the first bar brings FeedHealth ok */
+    feed_binance_stats *stats; /* borrowed, outlives the actor; NULL for none */
+    uint32_t mailbox_capacity; /* 4 .. ACT_MAILBOX_DEPTH_MAX */
+} feed_binance_opts;
+
+/* Spawn the live feed (opts is copied). It asks for klines from start_ms (or for the latest
+ * closed one) with endTime = now, 1000 a request, and proposes to the actor registered as
+ * LED_JOURNAL_NAME (LED_MSG_PROPOSE, LED_PROPOSE_PLAIN), for each bar whose close (open +
+ * interval) is at or before now, in order and exactly once:
+ *   - FeedHealth {feed "binance", status gap, detail "N bars missing before <open time>"} when
+ *     the venue's answer skips N open times, then the bar;
+ *   - BarClosed {ts_ns: the close; open_ts_ns, interval_s, prices and base volume as Binance
+ *     sent them, in 1e-8 units};
+ * never the kline still forming. Behind (a start in the past, after a wait or an outage) it
+ * asks again at once while answers come back full, paging to the present. Caught up, it asks
+ * every poll_ms once the next bar can have closed. A journal that refuses a proposal (mailbox
+ * full, restarting) is retried after a short pause, from the same bar. 429 and 418: no request
+ * until Retry-After has passed; request weight: see feed_binance_pace_of. Transport errors and
+ * 5xx (after net's own retries), other statuses, and answers that do not parse are logged with
+ * what was wrong and asked again at the next poll; an answer that never comes is given up after
+ * the request's timeouts and retries. Staleness as stale_after_ms says. Unknown messages are
+ * logged and dropped: nothing the venue or a sender does ends the actor.
+ * Context: any thread; the actor stops with its supervisor (or act_system_close).
+ * Errors: TK_EINVAL (no http, a base_url or symbol the request refuses, an unknown interval, a
+ * negative start_ms, poll_ms, weight_limit_1m or mailbox_capacity out of range), those of
+ * act_spawn and act_send_interval (the poll timer). *out_ref is written only on TK_OK. */
+TK_MUST_USE tk_err feed_binance_spawn(act_system *sys, const feed_binance_opts *opts,
+                                      act_ref *out_ref);
 
 #endif /* TK_FEEDS_FEED_H */

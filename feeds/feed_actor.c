@@ -45,6 +45,9 @@ static tk_err finish(act_ctx *ctx, feed_state *s, tk_err err, const char *text)
     feed_file_close(s->file);
     s->file = NULL;
     act_stop(ctx, ACT_REASON_NORMAL);
+    TK_LOG(err == TK_OK ? TK_LOG_INFO : TK_LOG_ERROR, "feed", "replay ended",
+           TK_LOG_ERR("err", err), TK_LOG_U64("bars", s->result.bars), TK_LOG_STR("why", text));
+    if (act_ref_is_none(s->opts.report_to)) return TK_OK;
     act_system *sys = act_ctx_system(ctx);
     act_msg *msg = act_msg_alloc(sys);
     feed_actor_result *copy = malloc(sizeof(*copy));
@@ -130,7 +133,7 @@ static void fill_batch(feed_state *s)
 {
     uint32_t bars_max = s->opts.speed > 0.0 ? 1u : LED_PACED_EVENTS_MAX / 2u;
     TK_ASSERT(s->batch.count == 0);
-    for (uint32_t n = 0; n < bars_max; n++) { /* two events at most per bar: a gap, the bar */
+    for (uint32_t n = 0; n < bars_max;) { /* two events at most per bar: a gap, the bar */
         feed_bar bar;
         tk_err err = next_bar(s, &bar, &s->end_why);
         if (err == TK_OK && s->result.interval_s <= 0) {
@@ -143,11 +146,15 @@ static void fill_batch(feed_state *s)
             s->end = err == TK_ENOENT ? TK_OK : err;
             return;
         }
+        if (bar.open_ts_ns + s->result.interval_s * 1000000000LL <= s->opts.resume_after_ns) {
+            continue; /* committed under an earlier leader (bounded by the files' length) */
+        }
         if (bar.gap_bars > 0) gap_event(s, &bar, &s->batch.events[s->batch.count++]);
         bar_event(s, &bar, &s->batch.events[s->batch.count++]);
         if (s->result.bars == 0) s->result.first_ts_ns = bar.open_ts_ns;
         s->result.last_ts_ns = bar.open_ts_ns;
         s->result.bars++;
+        n++;
     }
 }
 
@@ -226,7 +233,7 @@ tk_err feed_actor_spawn(act_system *sys, const feed_actor_opts *opts, act_ref *o
                             .state_size_bytes = sizeof(feed_state),
                             .arg = opts,
                             .mailbox_capacity = 8,
-                            .link_to = ACT_REF_NONE,
+                            .link_to = opts->link_to,
                             .trap_exit = false};
     return act_spawn(sys, &spawn, out_ref);
 }

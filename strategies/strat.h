@@ -384,6 +384,7 @@ typedef struct strat_actor_opts {
     char name[LED_NAME_BYTES];   /* the strategy's name in OrderRequested events */
     char symbol[LED_SYMBOL_BYTES];
     uint32_t mailbox_capacity; /* >= 2 */
+    act_ref link_to;           /* its supervisor (ACT_REF_NONE: none) */
 } strat_actor_opts;
 
 /* Spawn a strategy actor running opts->engine on opts->symbol, and join it to

@@ -1,5 +1,6 @@
 /* The strategy actor: hosts one strategy engine, feeds it the committed events that concern it
  * in log order, and proposes what it asks for. It never sees a venue. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,11 +15,19 @@ typedef struct strat_state {
     uint32_t tags[TAGS_MAX]; /* FIFO: the tags of requests in the order they were proposed */
     uint32_t tag_head, tag_count;
     int64_t now_ns; /* the time of the last committed event seen: proposals carry it */
+    uint64_t cause_index; /* the commit being handled, and the intents it caused so far */
+    uint32_t cause_seq;
 } strat_state;
 
-/* Propose ev to the journal (a heap copy moves with the message). */
-static tk_err propose(act_ctx *ctx, strat_state *s, const led_event *ev)
+/* Propose ev to the journal (a heap copy moves with the message), keyed by the strategy, the
+ * commit that caused it and its place among that commit's intents: every node's copy of this
+ * strategy proposes the same key for the same intent, so that the ledger applies it once
+ * whichever node's copy commits (docs/strategies.md, "On a cluster"). */
+static tk_err propose(act_ctx *ctx, strat_state *s, led_event *ev)
 {
+    int n = snprintf(ev->key, sizeof(ev->key), "%s:%llu:%u", s->opts.name,
+                     (unsigned long long)s->cause_index, s->cause_seq++);
+    TK_ASSERT(n > 0 && (size_t)n < sizeof(ev->key)); /* a name fits LED_NAME_BYTES */
     led_propose_flags flags = LED_PROPOSE_PLAIN;
     return act_send_named_copy(act_ctx_system(ctx), &s->journal, act_self(ctx), LED_MSG_PROPOSE,
                                &flags, sizeof(flags), ev, sizeof(*ev));
@@ -55,7 +64,12 @@ static tk_err propose_intent(act_ctx *ctx, strat_state *s, const strat_intent *i
 /* Our own OrderRequested, committed: the next tag in line learns its fate. */
 static void own_request(strat_state *s, const led_commit *c, strat_out *out)
 {
-    TK_ASSERT(s->tag_count > 0); /* every request of ours was proposed by us, in order */
+    if (c->outcome.duplicate_of != 0) return; /* another node's copy of one already seen */
+    if (s->tag_count == 0) { /* proposed before this actor started (a restarted node) */
+        TK_LOG(TK_LOG_INFO, "strategy", "an order request from before this start",
+               TK_LOG_STR("strategy", s->opts.name), TK_LOG_U64("index", c->index));
+        return;
+    }
     uint32_t tag = s->tags[s->tag_head];
     s->tag_head = (s->tag_head + 1u) % TAGS_MAX;
     s->tag_count--;
@@ -139,6 +153,8 @@ static tk_err strat_handle(act_ctx *ctx, void *state, act_msg *msg)
         return act_fail(ctx, TK_EINVAL, "unexpected message type %u", msg->type);
     const led_commit *c = msg->ptr;
     if (c->ev.ts_ns > s->now_ns) s->now_ns = c->ev.ts_ns;
+    s->cause_index = c->index;
+    s->cause_seq = 0;
     strat_out out = {.count = 0};
     dispatch(s, c, &out);
     tk_err err = TK_OK;
@@ -178,7 +194,7 @@ tk_err strat_actor_spawn(act_system *sys, const strat_actor_opts *opts, act_ref 
                             .state_size_bytes = sizeof(strat_state),
                             .arg = opts,
                             .mailbox_capacity = opts->mailbox_capacity,
-                            .link_to = ACT_REF_NONE,
+                            .link_to = opts->link_to,
                             .trap_exit = false};
     return act_spawn(sys, &spawn, out_ref);
 }

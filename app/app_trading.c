@@ -1,0 +1,262 @@
+/* A node's trading actors (DESIGN.md, "A node's supervision tree"; docs/operations.md,
+ * "Trading on a node"): the journal actor over the Raft node, the strategy on every node (warm
+ * at failover; only the leader's proposals reach the log), and the leader-only `active`
+ * supervisor (the venue's execution actor and the feed), started when the node leads with what
+ * the ledger held at that moment and stopped when it no longer leads. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "app_config.h"
+#include "feed.h"
+#include "sup.h"
+
+#define TRADING_MAILBOX 4096u
+
+/* What a new leader's actors start from: read on the node's loop thread as it starts leading
+ * (clu_leader_hooks.capture), consistent with every event published before. */
+typedef struct leader_view {
+    bool instrument_defined; /* the ledger knows the configured symbol */
+    int64_t resume_after_ns; /* close of its last bar (0: none) */
+    uint32_t resting_count;  /* open orders, for the paper venue's book */
+    exec_order resting[EXEC_BOOK_MAX];
+} leader_view;
+
+struct app_trading {
+    act_system *sys;
+    app_config cfg;
+    const strat_engine *engine;
+    const void *params;
+    char data[256];
+    const char *files[1];
+    double speed;
+    /* the journal actor's thread only */
+    leader_view *view; /* the current leadership's, owned; NULL when following */
+    act_ref active;    /* the leader's supervisor; ACT_REF_NONE when following */
+    sup_child_spec children[2];
+    sup_spec active_spec;
+};
+
+/* ---- The leader's actors -------------------------------------------------------------------- */
+
+static tk_err start_execution(act_system *sys, act_ref sup, const void *arg, act_ref *out)
+{
+    const app_trading *t = arg;
+    exec_actor_opts o = {.venue = t->cfg.venue,
+                         .mailbox_capacity = TRADING_MAILBOX,
+                         .resting = t->view->resting,
+                         .resting_count = t->view->resting_count,
+                         .link_to = sup};
+    memcpy(o.fee_asset, t->cfg.quote, sizeof(o.fee_asset));
+    return exec_actor_spawn(sys, &o, out);
+}
+
+static tk_err start_feed(act_system *sys, act_ref sup, const void *arg, act_ref *out)
+{
+    const app_trading *t = arg;
+    feed_actor_opts o = {.files = t->files,
+                         .file_count = 1,
+                         .speed = t->speed,
+                         .report_to = ACT_REF_NONE,
+                         .progress = NULL,
+                         .resume_after_ns = t->view->resume_after_ns,
+                         .link_to = sup};
+    memcpy(o.symbol, t->cfg.symbol, sizeof(o.symbol));
+    return feed_actor_spawn(sys, &o, out);
+}
+
+static void *capture(void *arg, const led_state *state)
+{
+    const app_trading *t = arg;
+    leader_view *v = calloc(1, sizeof(*v));
+    if (v == NULL) return NULL; /* start refuses to run without it */
+    led_account acct;
+    led_state_account(state, &acct);
+    for (uint32_t i = 0; i < acct.instrument_count; i++) {
+        led_instrument ins;
+        led_state_instrument_at(state, i, &ins);
+        if (strcmp(ins.symbol, t->cfg.symbol) != 0) continue;
+        v->instrument_defined = true;
+        v->resume_after_ns = ins.mark_ts_ns;
+    }
+    uint32_t n = exec_book_from_state(state, v->resting, EXEC_BOOK_MAX);
+    v->resting_count = n < EXEC_BOOK_MAX ? n : EXEC_BOOK_MAX; /* more: the book refuses them */
+    return v;
+}
+
+static void release(void *arg, void *view)
+{
+    (void)arg;
+    free(view);
+}
+
+/* The first bar's open time, to date the bootstrap events (0 if the file has none). */
+static int64_t first_bar_ns(const char *path)
+{
+    feed_file *f = NULL;
+    feed_bar bar;
+    int64_t ts = 0;
+    if (feed_file_open(path, tk_mem_system(), &f, NULL) == TK_OK &&
+        feed_file_next(f, &bar, NULL) == TK_OK)
+        ts = bar.open_ts_ns;
+    feed_file_close(f);
+    return ts;
+}
+
+/* A ledger without the instrument: the instrument, the deposit, the risk limits and the
+ * strategy's switch, proposed once by the first leader (a later leader finds the instrument;
+ * the keys make a lost-and-repeated proposal harmless). */
+static tk_err bootstrap(act_system *sys, const app_trading *t)
+{
+    led_event ev[4];
+    memset(ev, 0, sizeof(ev));
+    int64_t ts_ns = first_bar_ns(t->data);
+    for (int i = 0; i < 4; i++) {
+        ev[i].version = 1;
+        ev[i].ts_ns = ts_ns;
+        snprintf(ev[i].key, sizeof(ev[i].key), "bootstrap:%s:%d", t->cfg.symbol, i);
+    }
+    ev[0].type = LED_EV_INSTRUMENT_DEFINED;
+    struct led_ev_instrument_defined *ins = &ev[0].u.instrument_defined;
+    memcpy(ins->symbol, t->cfg.symbol, sizeof(ins->symbol));
+    memcpy(ins->base, t->cfg.base, sizeof(ins->base));
+    memcpy(ins->quote, t->cfg.quote, sizeof(ins->quote));
+    ins->tick_e8 = t->cfg.tick_e8;
+    ins->lot_e8 = t->cfg.lot_e8;
+    ins->min_notional_e8 = t->cfg.min_notional_e8;
+    ev[1].type = LED_EV_BALANCE_ADJUSTED;
+    memcpy(ev[1].u.balance_adjusted.asset, t->cfg.quote, sizeof(ev[1].u.balance_adjusted.asset));
+    ev[1].u.balance_adjusted.delta_e8 = t->cfg.initial_equity_e8;
+    snprintf(ev[1].u.balance_adjusted.reason, LED_TEXT_BYTES, "initial equity");
+    ev[2].type = LED_EV_RISK_LIMITS_SET;
+    ev[2].u.risk_limits_set = t->cfg.risk;
+    ev[3].type = LED_EV_STRATEGY_ENABLED;
+    memcpy(ev[3].u.strategy_enabled.strategy, t->cfg.strategy, LED_NAME_BYTES);
+    ev[3].u.strategy_enabled.enabled = true;
+    act_named journal = ACT_NAMED(LED_JOURNAL_NAME);
+    led_propose_flags flags = LED_PROPOSE_PLAIN;
+    tk_err err = TK_OK;
+    for (int i = 0; i < 4 && err == TK_OK; i++)
+        err = act_send_named_copy(sys, &journal, ACT_REF_NONE, LED_MSG_PROPOSE, &flags,
+                                  sizeof(flags), &ev[i], sizeof(ev[i]));
+    return err;
+}
+
+static tk_err start(void *arg, act_system *sys, void *view)
+{
+    app_trading *t = arg;
+    if (view == NULL) return TK_ENOMEM;
+    TK_ASSERT(t->view == NULL && act_ref_is_none(t->active));
+    t->view = view;
+    tk_err err = t->view->instrument_defined ? TK_OK : bootstrap(sys, t);
+    if (err == TK_OK) err = sup_start(sys, &t->active_spec, ACT_REF_NONE, &t->active);
+    TK_LOG(err == TK_OK ? TK_LOG_INFO : TK_LOG_ERROR, "trading", "leader's actors started",
+           TK_LOG_ERR("err", err), TK_LOG_U64("resting_orders", t->view->resting_count),
+           TK_LOG_BOOL("bootstrap", !t->view->instrument_defined));
+    return err;
+}
+
+static void stop(void *arg, act_system *sys)
+{
+    app_trading *t = arg;
+    if (!act_ref_is_none(t->active)) {
+        act_reason reason = {.kind = ACT_REASON_SHUTDOWN};
+        tk_err err = act_exit(sys, ACT_REF_NONE, t->active, &reason); /* ESTALE: gone already */
+        TK_LOG(TK_LOG_INFO, "trading", "leader's actors stopped", TK_LOG_ERR("err", err));
+    }
+    t->active = ACT_REF_NONE;
+    free(t->view); /* the children copied what they needed at their start */
+    t->view = NULL;
+}
+
+/* ---- Start and stop ------------------------------------------------------------------------- */
+
+static void active_spec_init(app_trading *t)
+{
+    sup_child_spec worker = {.restart = SUP_TRANSIENT,
+                             .shutdown = SUP_SHUTDOWN_TIMEOUT,
+                             .shutdown_timeout_ms = 1000,
+                             .type = SUP_WORKER,
+                             .arg = t};
+    t->children[0] = worker;
+    snprintf(t->children[0].id, SUP_ID_BYTES, "execution");
+    t->children[0].start = start_execution;
+    t->children[1] = worker;
+    snprintf(t->children[1].id, SUP_ID_BYTES, "feed");
+    t->children[1].start = start_feed;
+    /* rest_for_one: the feed depends on the venue (a bar must not pass a venue that is down) */
+    t->active_spec = (sup_spec){.name = "active",
+                                .flags = {.strategy = SUP_REST_FOR_ONE,
+                                          .intensity = 5,
+                                          .period_ms = 10000,
+                                          .seed = 1},
+                                .children = t->children,
+                                .child_count = 2,
+                                .children_max = 2,
+                                .mailbox_capacity = 64};
+}
+
+tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading **out, char *why,
+                         size_t why_size)
+{
+    TK_ASSERT(cfg != NULL && node != NULL && out != NULL);
+    app_trading *t = calloc(1, sizeof(*t));
+    if (t == NULL) return TK_ENOMEM;
+    snprintf(t->data, sizeof(t->data), "%s", cfg->trading_data);
+    t->files[0] = t->data;
+    t->speed = cfg->trading_speed;
+    t->active = ACT_REF_NONE;
+    app_config_defaults(&t->cfg, t->data);
+    tk_err err = cfg->trading_config[0] != '\0'
+                     ? app_config_load(cfg->trading_config, &t->cfg, why, why_size)
+                     : TK_OK;
+    if (err == TK_OK) err = app_config_strategy(&t->cfg, &t->engine, &t->params, why, why_size);
+    if (err != TK_OK) {
+        free(t);
+        return err;
+    }
+    active_spec_init(t);
+    act_system_opts so = {.threads = 1,
+                          .actors_max = 256,
+                          .msgs_max = 1u << 16,
+                          .spin_us = 50,
+                          .turn_deadline_ms = 1000,
+                          .stuck_deadline_ms = 0,
+                          .clock = tk_clock_system()};
+    err = act_system_open(&so, &t->sys);
+    if (err != TK_OK) {
+        snprintf(why, why_size, "trading: cannot start the actor runtime: %s", tk_err_str(err));
+        free(t);
+        return err;
+    }
+    strat_actor_opts so_strat = {.engine = t->engine,
+                                 .params = t->params,
+                                 .instrument = {.tick_e8 = t->cfg.tick_e8, .lot_e8 = t->cfg.lot_e8},
+                                 .mailbox_capacity = TRADING_MAILBOX,
+                                 .link_to = ACT_REF_NONE};
+    memcpy(so_strat.name, t->cfg.strategy, sizeof(so_strat.name));
+    memcpy(so_strat.symbol, t->cfg.symbol, sizeof(so_strat.symbol));
+    act_ref ref;
+    err = strat_actor_spawn(t->sys, &so_strat, &ref);
+    clu_leader_hooks hooks = {
+        .arg = t, .capture = capture, .start = start, .stop = stop, .release = release};
+    if (err == TK_OK) err = clu_raft_journal_actor_spawn(t->sys, node, &hooks, 1u << 16, &ref);
+    if (err != TK_OK) {
+        snprintf(why, why_size, "trading: cannot start the actors: %s", tk_err_str(err));
+        act_system_close(t->sys);
+        free(t);
+        return err;
+    }
+    *out = t;
+    return TK_OK;
+}
+
+void app_trading_stop(app_trading *t)
+{
+    if (t == NULL) return;
+    act_system_close(t->sys); /* the journal actor's terminate stops the leader's actors */
+    free(t->view);
+    free(t);
+}
