@@ -68,6 +68,10 @@ typedef struct app_node_config {
                                  backtest configuration (docs/backtest.md); "": its defaults */
     char trading_data[256];   /* the candle file the leader's replay feed reads */
     double trading_speed;     /* replay at this many times real time; 0: as fast as it commits */
+    char trading_venue[16];   /* "paper" ("": the default) or "binance" */
+    char binance_url[256];    /* the venue's base URL (venue binance) */
+    char binance_key_file[256]; /* "": the keys from the environment (docs/venues.md) */
+    char order_prefix[16];    /* client order ids' prefix; "": the cluster id */
 } app_node_config;
 
 /* Read a node configuration strictly (app_yaml.h) over the defaults, then check it: the id is

@@ -1,5 +1,6 @@
-/* The client commands: `troika status|orders|positions|balances [--json]` and
- * `troika kill-switch on|off --reason TEXT`, over the client API (clu_api_call). A write that
+/* The client commands: `troika status|orders|positions|balances [--json]`,
+ * `troika kill-switch on|off --reason TEXT` and `troika order buy|sell QTY SYMBOL`, over the
+ * client API (clu_api_call). A write that
  * reaches a follower is sent again to the leader it names. */
 #include <getopt.h>
 #include <jansson.h>
@@ -28,6 +29,8 @@ static void usage(FILE *out)
             "                                              [--config FILE] [--json]\n"
             "       troika kill-switch on|off --reason TEXT [--key KEY] [--no-follow]\n"
             "                                              [--node URL] ...\n"
+            "       troika order buy|sell QTY SYMBOL [--kind market|limit|stop] [--price P]\n"
+            "                                     [--key KEY] [--no-follow] [--node URL] ...\n"
             "The node is --node, else the api of --config's node, else %s.\n"
             "The token is --token, else $TROIKA_TOKEN, else --config's.\n"
             "Writes go to the leader: a follower's answer names it and the write follows\n"
@@ -119,6 +122,10 @@ static int run(client *c, const char *op, json_t *req)
     } else if (!ok) {
         fprintf(stderr, "troika %s: %s: %s%s%s\n", c->cmd, str(r, "error"), str(r, "detail"),
                 str(r, "leader_api")[0] != '\0' ? "; leader: " : "", str(r, "leader_api"));
+    } else if (strcmp(op, "order") == 0) {
+        printf("order %s at ledger index %lld (%s%s%s)%s\n", str(req, "side"), num(r, "index"),
+               str(r, "result"), str(r, "rule")[0] != '\0' ? ": " : "", str(r, "rule"),
+               json_is_true(json_object_get(r, "duplicate")) ? ", already done" : "");
     } else if (strcmp(op, "kill_switch") == 0) {
         printf("kill switch %s at ledger index %lld (%s)%s\n",
                json_is_true(json_object_get(req, "on")) ? "ON" : "off", num(r, "index"),
@@ -151,12 +158,16 @@ int app_client_main(int argc, char **argv)
                                           {"reason", required_argument, NULL, 'r'},
                                           {"key", required_argument, NULL, 'k'},
                                           {"no-follow", no_argument, NULL, 'f'},
+                                          {"kind", required_argument, NULL, 'K'},
+                                          {"price", required_argument, NULL, 'p'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     client c = {.cmd = argv[0], .timeout_ms = 5000, .follow = true};
     const char *node = NULL, *token = getenv("TROIKA_TOKEN"), *config = NULL;
-    const char *reason = NULL, *key = NULL;
+    const char *reason = NULL, *key = NULL, *kind = "market", *price = NULL;
     bool kill = strcmp(argv[0], "kill-switch") == 0;
+    bool order = strcmp(argv[0], "order") == 0;
+    bool write = kill || order;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -173,10 +184,14 @@ int app_client_main(int argc, char **argv)
             c.json = true;
         } else if (opt == 'r' && kill) {
             reason = optarg;
-        } else if (opt == 'k' && kill) {
+        } else if (opt == 'k' && write) {
             key = optarg;
-        } else if (opt == 'f' && kill) {
+        } else if (opt == 'f' && write) {
             c.follow = false;
+        } else if (opt == 'K' && order) {
+            kind = optarg;
+        } else if (opt == 'p' && order) {
+            price = optarg;
         } else {
             usage(stderr);
             return APP_EXIT_USAGE;
@@ -217,6 +232,28 @@ int app_client_main(int argc, char **argv)
         }
         json_object_set_new(req, "on", json_boolean(strcmp(state, "on") == 0));
         json_object_set_new(req, "reason", json_string(reason));
+        json_object_set_new(req, "key", json_string(key != NULL ? key : fresh));
+    } else if (order) {
+        /* the node checks every field and names the one it refuses */
+        const char *side = optind < argc ? argv[optind++] : "";
+        const char *qty = optind < argc ? argv[optind++] : NULL;
+        const char *symbol = optind < argc ? argv[optind++] : NULL;
+        char fresh[33];
+        if (qty == NULL || symbol == NULL || optind < argc) {
+            fprintf(stderr, "troika order: buy|sell, QTY and SYMBOL are required\n");
+            json_decref(req);
+            return APP_EXIT_USAGE;
+        }
+        if (key == NULL && !random_key(fresh)) {
+            fprintf(stderr, "troika order: cannot read /dev/urandom for a key\n");
+            json_decref(req);
+            return APP_EXIT_FAIL;
+        }
+        json_object_set_new(req, "side", json_string(side));
+        json_object_set_new(req, "qty", json_string(qty));
+        json_object_set_new(req, "symbol", json_string(symbol));
+        json_object_set_new(req, "kind", json_string(kind));
+        if (price != NULL) json_object_set_new(req, "price", json_string(price));
         json_object_set_new(req, "key", json_string(key != NULL ? key : fresh));
     } else if (optind < argc) {
         fprintf(stderr, "troika %s: unexpected argument \"%s\"\n", c.cmd, argv[optind]);

@@ -11,6 +11,7 @@
 #include "app.h"
 #include "app_config.h"
 #include "feed.h"
+#include "net.h"
 #include "sup.h"
 
 #define TRADING_MAILBOX 4096u
@@ -22,6 +23,8 @@ typedef struct leader_view {
     int64_t resume_after_ns; /* close of its last bar (0: none) */
     uint32_t resting_count;  /* open orders, for the paper venue's book */
     exec_order resting[EXEC_BOOK_MAX];
+    uint32_t open_count; /* the same, as the ledger has them, for a venue's reconciliation */
+    led_order open[EXEC_BOOK_MAX];
 } leader_view;
 
 struct app_trading {
@@ -32,6 +35,10 @@ struct app_trading {
     char data[256];
     const char *files[1];
     double speed;
+    bool binance;               /* the venue: Binance (the venue actor), else the paper venue */
+    exec_venue_opts venue_opts; /* for Binance: all but the open orders */
+    net_http *http;             /* for Binance */
+    _Atomic bool leading;       /* the venue actor's fence */
     /* the journal actor's thread only */
     leader_view *view; /* the current leadership's, owned; NULL when following */
     act_ref active;    /* the leader's supervisor; ACT_REF_NONE when following */
@@ -44,6 +51,13 @@ struct app_trading {
 static tk_err start_execution(act_system *sys, act_ref sup, const void *arg, act_ref *out)
 {
     const app_trading *t = arg;
+    if (t->binance) {
+        exec_venue_opts o = t->venue_opts;
+        o.open = t->view->open;
+        o.open_count = t->view->open_count;
+        o.link_to = sup;
+        return exec_venue_spawn(sys, &o, out);
+    }
     exec_actor_opts o = {.venue = t->cfg.venue,
                          .mailbox_capacity = TRADING_MAILBOX,
                          .resting = t->view->resting,
@@ -83,6 +97,11 @@ static void *capture(void *arg, const led_state *state)
     }
     uint32_t n = exec_book_from_state(state, v->resting, EXEC_BOOK_MAX);
     v->resting_count = n < EXEC_BOOK_MAX ? n : EXEC_BOOK_MAX; /* more: the book refuses them */
+    led_order o;
+    for (uint64_t after = 0; v->open_count < EXEC_BOOK_MAX &&
+                             led_state_order_next(state, after, &o) == TK_OK;
+         after = o.index)
+        v->open[v->open_count++] = o;
     return v;
 }
 
@@ -150,6 +169,7 @@ static tk_err start(void *arg, act_system *sys, void *view)
     if (view == NULL) return TK_ENOMEM;
     TK_ASSERT(t->view == NULL && act_ref_is_none(t->active));
     t->view = view;
+    atomic_store_explicit(&t->leading, true, memory_order_release);
     tk_err err = t->view->instrument_defined ? TK_OK : bootstrap(sys, t);
     if (err == TK_OK) err = sup_start(sys, &t->active_spec, ACT_REF_NONE, &t->active);
     TK_LOG(err == TK_OK ? TK_LOG_INFO : TK_LOG_ERROR, "trading", "leader's actors started",
@@ -161,6 +181,7 @@ static tk_err start(void *arg, act_system *sys, void *view)
 static void stop(void *arg, act_system *sys)
 {
     app_trading *t = arg;
+    atomic_store_explicit(&t->leading, false, memory_order_release); /* nothing more is sent */
     if (!act_ref_is_none(t->active)) {
         act_reason reason = {.kind = ACT_REASON_SHUTDOWN};
         tk_err err = act_exit(sys, ACT_REF_NONE, t->active, &reason); /* ESTALE: gone already */
@@ -217,6 +238,45 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
         free(t);
         return err;
     }
+    t->binance = strcmp(cfg->trading_venue, "binance") == 0;
+    if (!t->binance && cfg->trading_venue[0] != '\0' && strcmp(cfg->trading_venue, "paper") != 0) {
+        snprintf(why, why_size, "trading.venue: '%s' is neither paper nor binance",
+                 cfg->trading_venue);
+        free(t);
+        return TK_EINVAL;
+    }
+    if (t->binance) {
+        exec_venue_opts *v = &t->venue_opts;
+        snprintf(v->venue.base_url, sizeof(v->venue.base_url), "%s", cfg->binance_url);
+        v->venue.recv_window_ms = 5000;
+        err = exec_binance_keys_load(&v->venue, cfg->binance_key_file[0] != '\0'
+                                                    ? cfg->binance_key_file
+                                                    : NULL,
+                                     why, why_size);
+        if (err == TK_OK && cfg->binance_url[0] == '\0') {
+            snprintf(why, why_size, "trading.binance_url is required with venue binance");
+            err = TK_EINVAL;
+        }
+        const char *prefix = cfg->order_prefix[0] != '\0' ? cfg->order_prefix : cfg->cluster_id;
+        if (strlen(prefix) < sizeof(v->prefix)) memcpy(v->prefix, prefix, strlen(prefix) + 1u);
+        v->clock = tk_clock_system();
+        v->reconcile_delay_ms = 2u * cfg->election_timeout_ms; /* the fence */
+        v->poll_ms = 1000;
+        v->leading = &t->leading;
+        v->mailbox_capacity = TRADING_MAILBOX;
+        char probe[LED_ID_BYTES];
+        if (err == TK_OK && exec_client_order_id(v->prefix, 1, probe) != TK_OK) {
+            snprintf(why, why_size,
+                     "trading.prefix (or cluster.id) '%s': 1 to 15 of A-Z a-z 0-9 for client "
+                     "order ids",
+                     v->prefix);
+            err = TK_EINVAL;
+        }
+        if (err != TK_OK) {
+            free(t);
+            return err;
+        }
+    }
     active_spec_init(t);
     act_system_opts so = {.threads = 1,
                           .actors_max = 256,
@@ -230,6 +290,17 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
         snprintf(why, why_size, "trading: cannot start the actor runtime: %s", tk_err_str(err));
         free(t);
         return err;
+    }
+    if (t->binance) {
+        err = net_http_open(t->sys, NULL, &t->http);
+        t->venue_opts.http = t->http;
+        if (err != TK_OK) {
+            snprintf(why, why_size, "trading: cannot start the HTTP client: %s",
+                     tk_err_str(err));
+            act_system_close(t->sys);
+            free(t);
+            return err;
+        }
     }
     strat_actor_opts so_strat = {.engine = t->engine,
                                  .params = t->params,
@@ -245,6 +316,7 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
     if (err == TK_OK) err = clu_raft_journal_actor_spawn(t->sys, node, &hooks, 1u << 16, &ref);
     if (err != TK_OK) {
         snprintf(why, why_size, "trading: cannot start the actors: %s", tk_err_str(err));
+        net_http_close(t->http);
         act_system_close(t->sys);
         free(t);
         return err;
@@ -256,6 +328,8 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
 void app_trading_stop(app_trading *t)
 {
     if (t == NULL) return;
+    atomic_store_explicit(&t->leading, false, memory_order_release);
+    net_http_close(t->http); /* requests in flight end; nothing new leaves */
     act_system_close(t->sys); /* the journal actor's terminate stops the leader's actors */
     free(t->view);
     free(t);

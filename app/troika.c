@@ -27,6 +27,7 @@ static void usage(FILE *out)
                  "                                ask a node (--node URL, --json)\n"
                  "  kill-switch on|off --reason TEXT\n"
                  "                                set the kill switch through the leader\n"
+                 "  order buy|sell QTY SYMBOL     a manual order through the leader\n"
                  "  data download                 a venue's candles into a CSV file (resumable)\n"
                  "  version                       print the version\n"
                  "SPEC is a log level spec such as \"info\" or \"warn,demo=debug\".\n");
@@ -104,7 +105,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "data") == 0) return app_data_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "orders") == 0 ||
         strcmp(argv[1], "positions") == 0 || strcmp(argv[1], "balances") == 0 ||
-        strcmp(argv[1], "kill-switch") == 0)
+        strcmp(argv[1], "kill-switch") == 0 || strcmp(argv[1], "order") == 0)
         return app_client_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0) {
         printf("troika %s\n", TK_VERSION);

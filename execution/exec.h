@@ -287,4 +287,44 @@ TK_MUST_USE tk_err exec_reconcile_order(const led_order *o, const exec_binance_o
 TK_MUST_USE tk_err exec_reconcile_adopt(const exec_binance_order *venue, int64_t ts_ns,
                                         led_event *out);
 
+/* ---- The Binance venue actor (exec_venue.c) -------------------------------------------------- */
+
+#define EXEC_MSG_BASE 0x4500u /* 'E' << 8: the execution actors' own message types */
+
+typedef struct exec_venue_opts {
+    exec_binance_venue venue; /* where and as whom (keys loaded); copied */
+    net_http *http;           /* borrowed: the HTTP service, outlives the actor */
+    const tk_clock *clock;    /* borrowed: request timestamps, retries */
+    char prefix[EXEC_PREFIX_BYTES]; /* client order ids are "<prefix>-<order index>" */
+    /* The ledger's open orders when this leader started (led_state_order_next), borrowed for
+     * the spawn only: each is queried and reconciled (external ones are left alone). */
+    const led_order *open;
+    uint32_t open_count;
+    uint32_t reconcile_delay_ms; /* wait this long before reconciling and sending (the fence:
+                                    at least the election timeout, so that an old leader has
+                                    stepped down; docs/venues.md, "Fencing") */
+    uint32_t poll_ms;            /* query each order resting at the venue this often (>= 100) */
+    const _Atomic bool *leading; /* NULL, or false once this node no longer leads: nothing is
+                                    sent to the venue from then on */
+    uint32_t mailbox_capacity;   /* >= 2 */
+    act_ref link_to;             /* its supervisor (ACT_REF_NONE: none) */
+} exec_venue_opts;
+
+/* Spawn the venue actor and join it to LED_GROUP_EXECUTION (docs/venues.md, "The venue
+ * actor"). After reconcile_delay_ms it queries every order of opts->open by client order id
+ * and proposes what brings each in line (exec_reconcile_order), then adopts the orders the
+ * venue holds open under the prefix that the ledger lacks (ExternalOrderAdopted, logged as a
+ * warning). From then on each accepted OrderRequested is sent as a new order (MARKET, or LIMIT
+ * GTC; a STOP is held and sent as MARKET when a committed bar reaches its trigger); the answer
+ * becomes OrderAcked and OrderFilled (the venue's fills, fill id "b<trade id>"), or
+ * OrderRejectedByVenue (Binance's code and message). An answer that did not come (transport
+ * error, timeout, 5xx, a duplicate client order id) is followed by a query by client order id:
+ * found, it is settled as above; not found, the order is sent again (at most 3 sends). Orders
+ * resting at the venue are queried every poll_ms, and a committed OrderCancelRequested cancels
+ * at the venue. Every proposal is keyed ("ack:<order>", "fill:<fill id>", "cancel:<order>",
+ * "vreject:<order>", "adopt:<client order id>") so that the ledger takes it once, whichever
+ * leader proposes it. Errors: TK_EINVAL (opts: no http or clock, a bad prefix or URL, poll_ms
+ * below 100), TK_EFULL (more open orders than it tracks, 256), those of act_spawn. */
+TK_MUST_USE tk_err exec_venue_spawn(act_system *sys, const exec_venue_opts *opts, act_ref *out_ref);
+
 #endif /* TK_EXECUTION_EXEC_H */

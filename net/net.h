@@ -108,7 +108,8 @@ TK_MUST_USE tk_err net_http_open(act_system *sys, const net_http_opts *opts, net
  * Before act_system_close. */
 void net_http_close(net_http *http);
 
-/* Send req (moved in: the service owns it from here, on every return) and deliver the
+/* Send req (malloc'd, moved in: the service owns it from here, on every return, and frees it
+ * with net_request_free) and deliver the
  * response to reply_to as a NET_MSG_RESPONSE message (correlation: req->tag, ptr: the
  * net_response, sender: ACT_REF_NONE). A response whose receiver is gone or whose mailbox is
  * full is dropped. Errors (no response will come): TK_EINVAL (empty url), TK_ENOMEM,
