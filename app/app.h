@@ -17,12 +17,12 @@ enum {
     APP_EXIT_HELP = -1, /* internal to option parsing: --help was printed, exit 0 */
 };
 
-/* Run `troika demo`: the end-to-end path built so far: the ema_cross backtest over
- * data_dir/ohlcv/coinbase_BTC-USD_4h_20160518-20251028.csv into out_dir (its report, and the
- * audit of its ledger), a three-node cluster in out_dir/cluster through a leader's failover,
- * then the supervision demo seeded by seed. Prints to stdout; a missing
- * data file is explained. Returns the process exit code (0 on success). */
-int app_demo_run(uint64_t seed, const char *data_dir, const char *out_dir);
+/* `troika demo` (docs/demo.md): a local three-node cluster in out_dir/cluster trades ema_cross
+ * over the FTX BTC-PERP 1-minute candles in data_dir (fetched from Binance when missing) on venue
+ * "paper" or "binance-mock" (tools/binance_mock.py), the leader SIGKILLed half way; then each
+ * node's audit and state hash, the check that no bar or order was lost or doubled, the report in
+ * out_dir/report, and the failover time. Prints to stdout. Returns the process exit code. */
+int app_demo_run(const char *venue, const char *data_dir, const char *out_dir);
 
 /* The subcommands; argv[0] is the subcommand's name ("gen-events", "verify"). Each parses its
  * options with getopt_long, answers --help, and returns the process exit code. */
@@ -94,6 +94,14 @@ TK_MUST_USE tk_err app_trading_start(const app_node_config *cfg, clu_node *node,
 
 /* Stop the actors (the leader's first). NULL is a no-op. Before clu_node_stop. */
 void app_trading_stop(app_trading *t);
+
+/* The backtest report (report.json, trades.csv, report.html in out_dir, and the table on stdout)
+ * of the ledger in the store at store_dir, replayed and checked from its first event, as a
+ * backtest of config (NULL: the defaults) over data_file (which gives the bar interval and,
+ * without config, the instrument's names) would report it: for a run on a cluster. Returns the
+ * exit code (a message on stderr names what failed). */
+int app_backtest_report_store(const char *store_dir, const char *config, const char *data_file,
+                              const char *out_dir);
 
 /* `troika gen-events` once its options are parsed: write count events of the generator seeded
  * with seed into the store at dir (created when missing) and print what was written, the state

@@ -428,3 +428,81 @@ int app_backtest_main(int argc, char **argv)
     }
     return bt_run(&o, &cfg);
 }
+
+/* ---- A report from a store ------------------------------------------------------------------ */
+
+static void record_step(void *arg, const es_replay_step *step)
+{
+    record_commit(arg, step->index, step->ev, step->outcome);
+}
+
+int app_backtest_report_store(const char *store_dir, const char *config, const char *data_file,
+                              const char *out_dir)
+{
+    TK_ASSERT(store_dir != NULL && data_file != NULL && out_dir != NULL);
+    app_config cfg;
+    app_config_defaults(&cfg, data_file);
+    char why[512] = "";
+    if (config != NULL && app_config_load(config, &cfg, why, sizeof(why)) != TK_OK) {
+        fprintf(stderr, "troika: %s\n", why);
+        return APP_EXIT_USAGE;
+    }
+    feed_file *f = NULL;
+    int64_t interval_s = 0;
+    if (feed_file_open(data_file, tk_mem_system(), &f, NULL) == TK_OK)
+        interval_s = feed_file_interval_s(f);
+    feed_file_close(f);
+    es_store *store = NULL;
+    int rc = app_store_open("report", store_dir, false, &store);
+    if (rc != APP_EXIT_OK) return rc;
+    bt_record rec;
+    memset(&rec, 0, sizeof(rec));
+    led_state *state = NULL;
+    tk_err err = led_state_open(&state);
+    rec.state = state;
+    es_replay_opts opts = {.from_checkpoint = false,
+                           .until_index = UINT64_MAX,
+                           .until_ts_ns = INT64_MAX,
+                           .visit = record_step,
+                           .arg = &rec};
+    es_replay_result res;
+    es_error ewhy = {{0}};
+    if (err == TK_OK) err = es_replay(store, state, &opts, &res, &ewhy);
+    if (err == TK_OK && (rec.out_of_memory || interval_s <= 0)) err = TK_ENOMEM;
+    if (err == TK_OK) {
+        char hex[APP_HASH_HEX_BYTES];
+        app_state_hash_hex(state, hex);
+        const char *files[1] = {data_file};
+        app_report_input in = {.strategy = cfg.strategy,
+                               .symbol = cfg.symbol,
+                               .quote = cfg.quote,
+                               .data_files = files,
+                               .data_file_count = 1,
+                               .initial_equity_e8 = cfg.initial_equity_e8,
+                               .interval_s = interval_s,
+                               .points = rec.points,
+                               .point_count = rec.point_count,
+                               .fills = rec.fills,
+                               .fill_count = rec.fill_count,
+                               .state_hash_hex = hex,
+                               .events = rec.events};
+        app_report_metrics m;
+        app_report_compute(&in, &m);
+        if (app_report_write(&in, &m, out_dir, why, sizeof(why)) != TK_OK) {
+            fprintf(stderr, "troika: %s\n", why);
+            rc = APP_EXIT_FAIL;
+        } else {
+            app_report_print(&m, stdout);
+            printf("report: %s/report.html, %s/report.json, %s/trades.csv\n", out_dir, out_dir,
+                   out_dir);
+        }
+    } else {
+        fprintf(stderr, "troika: the report of %s: %s\n", store_dir,
+                ewhy.text[0] != '\0' ? ewhy.text : tk_err_str(err));
+        rc = APP_EXIT_FAIL;
+    }
+    record_free(&rec);
+    led_state_close(state);
+    es_close(store);
+    return rc;
+}

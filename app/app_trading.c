@@ -98,8 +98,8 @@ static void *capture(void *arg, const led_state *state)
     uint32_t n = exec_book_from_state(state, v->resting, EXEC_BOOK_MAX);
     v->resting_count = n < EXEC_BOOK_MAX ? n : EXEC_BOOK_MAX; /* more: the book refuses them */
     led_order o;
-    for (uint64_t after = 0; v->open_count < EXEC_BOOK_MAX &&
-                             led_state_order_next(state, after, &o) == TK_OK;
+    for (uint64_t after = 0;
+         v->open_count < EXEC_BOOK_MAX && led_state_order_next(state, after, &o) == TK_OK;
          after = o.index)
         v->open[v->open_count++] = o;
     return v;
@@ -208,15 +208,13 @@ static void active_spec_init(app_trading *t)
     snprintf(t->children[1].id, SUP_ID_BYTES, "feed");
     t->children[1].start = start_feed;
     /* rest_for_one: the feed depends on the venue (a bar must not pass a venue that is down) */
-    t->active_spec = (sup_spec){.name = "active",
-                                .flags = {.strategy = SUP_REST_FOR_ONE,
-                                          .intensity = 5,
-                                          .period_ms = 10000,
-                                          .seed = 1},
-                                .children = t->children,
-                                .child_count = 2,
-                                .children_max = 2,
-                                .mailbox_capacity = 64};
+    t->active_spec = (sup_spec){
+        .name = "active",
+        .flags = {.strategy = SUP_REST_FOR_ONE, .intensity = 5, .period_ms = 10000, .seed = 1},
+        .children = t->children,
+        .child_count = 2,
+        .children_max = 2,
+        .mailbox_capacity = 64};
 }
 
 tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading **out, char *why,
@@ -249,10 +247,9 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
         exec_venue_opts *v = &t->venue_opts;
         snprintf(v->venue.base_url, sizeof(v->venue.base_url), "%s", cfg->binance_url);
         v->venue.recv_window_ms = 5000;
-        err = exec_binance_keys_load(&v->venue, cfg->binance_key_file[0] != '\0'
-                                                    ? cfg->binance_key_file
-                                                    : NULL,
-                                     why, why_size);
+        err = exec_binance_keys_load(
+            &v->venue, cfg->binance_key_file[0] != '\0' ? cfg->binance_key_file : NULL, why,
+            why_size);
         if (err == TK_OK && cfg->binance_url[0] == '\0') {
             snprintf(why, why_size, "trading.binance_url is required with venue binance");
             err = TK_EINVAL;
@@ -295,8 +292,7 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
         err = net_http_open(t->sys, NULL, &t->http);
         t->venue_opts.http = t->http;
         if (err != TK_OK) {
-            snprintf(why, why_size, "trading: cannot start the HTTP client: %s",
-                     tk_err_str(err));
+            snprintf(why, why_size, "trading: cannot start the HTTP client: %s", tk_err_str(err));
             act_system_close(t->sys);
             free(t);
             return err;
@@ -329,7 +325,7 @@ void app_trading_stop(app_trading *t)
 {
     if (t == NULL) return;
     atomic_store_explicit(&t->leading, false, memory_order_release);
-    net_http_close(t->http); /* requests in flight end; nothing new leaves */
+    net_http_close(t->http);  /* requests in flight end; nothing new leaves */
     act_system_close(t->sys); /* the journal actor's terminate stops the leader's actors */
     free(t->view);
     free(t);

@@ -12,7 +12,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: troika <command> [options]     (troika <command> --help for more)\n"
                  "commands:\n"
-                 "  demo [--seed N] [--log SPEC] [--out DIR]\n"
+                 "  demo [--venue paper|binance-mock] [--log SPEC] [--out DIR]\n"
                  "                                the end-to-end path built so far: a backtest on\n"
                  "                                real candles ($TROIKA_DATA, default\n"
                  "                                ../shared/data), its report and audit\n"
@@ -33,32 +33,15 @@ static void usage(FILE *out)
                  "SPEC is a log level spec such as \"info\" or \"warn,demo=debug\".\n");
 }
 
-/* What the demo will run once each piece lands, and the issue that brings it. */
-static const char *const demo_missing[] = {
-    "the Raft protocol guard (issue 7), and trading actors on the leader (issues 6 and 8)",
-    "live Binance feed and venue with reconciliation (issue 8)",
-    "chaos harness (issue 9)",
-};
-
-static int demo_run(uint64_t seed, const char *data_dir, const char *out_dir)
-{
-    int rc = app_demo_run(seed, data_dir, out_dir);
-    printf("Still missing from the end-to-end path:\n");
-    for (size_t i = 0; i < sizeof(demo_missing) / sizeof(demo_missing[0]); i++) {
-        printf("  - %s\n", demo_missing[i]);
-    }
-    return rc;
-}
-
-/* Parse "--seed N" and "--log SPEC" after "demo", then run it; 2 on bad usage. */
+/* Parse the demo's options, then run it; 2 on bad usage. */
 static int demo_main(int argc, char **argv)
 {
-    static const struct option longs[] = {{"seed", required_argument, NULL, 's'},
+    static const struct option longs[] = {{"venue", required_argument, NULL, 'v'},
                                           {"log", required_argument, NULL, 'l'},
                                           {"out", required_argument, NULL, 'o'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
-    uint64_t seed = 1;
+    const char *venue = "paper";
     const char *out_dir = "demo-out";
     const char *data_dir = getenv("TROIKA_DATA") != NULL ? getenv("TROIKA_DATA") : "../shared/data";
     int c;
@@ -68,15 +51,18 @@ static int demo_main(int argc, char **argv)
         if (c == 'h') {
             usage(stdout);
             return 0;
-        } else if (c == 's' && !app_parse_u64(optarg, &seed)) {
-            fprintf(stderr, "troika demo: --seed: not an integer: \"%s\"\n", optarg);
+        } else if (c == 'v' && strcmp(optarg, "paper") != 0 &&
+                   strcmp(optarg, "binance-mock") != 0) {
+            fprintf(stderr, "troika demo: --venue: paper or binance-mock, not \"%s\"\n", optarg);
             return 2;
+        } else if (c == 'v') {
+            venue = optarg;
         } else if (c == 'l' && tk_log_set_levels(optarg, why, sizeof(why)) != TK_OK) {
             fprintf(stderr, "troika demo: --log: %s\n", why);
             return 2;
         } else if (c == 'o') {
             out_dir = optarg;
-        } else if (c != 's' && c != 'l') {
+        } else if (c != 'l') {
             usage(stderr);
             return 2;
         }
@@ -85,7 +71,7 @@ static int demo_main(int argc, char **argv)
         fprintf(stderr, "troika demo: unexpected argument \"%s\"\n", argv[optind]);
         return 2;
     }
-    return demo_run(seed, data_dir, out_dir);
+    return app_demo_run(venue, data_dir, out_dir);
 }
 
 int main(int argc, char **argv)

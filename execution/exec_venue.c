@@ -37,11 +37,11 @@ typedef struct tracked {
     step step;
     led_order o; /* the ledger's view, kept up to date from commits */
     char cid[LED_ID_BYTES];
-    uint32_t sends;      /* new order requests made */
-    bool lost;           /* a new order's outcome is unknown: a query that finds nothing resends */
-    bool cancel_wanted;  /* a cancel committed while a request was in flight */
-    bool busy;           /* a request is in flight */
-    uint64_t retry_at;   /* mono ns: when to query again (STEP_QUERYING without busy) */
+    uint32_t sends;     /* new order requests made */
+    bool lost;          /* a new order's outcome is unknown: a query that finds nothing resends */
+    bool cancel_wanted; /* a cancel committed while a request was in flight */
+    bool busy;          /* a request is in flight */
+    uint64_t retry_at;  /* mono ns: when to query again (STEP_QUERYING without busy) */
     exec_binance_order venue; /* the last order answer, for the trades that complete it */
 } tracked;
 
@@ -80,8 +80,8 @@ static tk_err propose(venue_state *s, led_event *ev, const char *key)
 {
     snprintf(ev->key, sizeof(ev->key), "%s", key);
     led_propose_flags flags = LED_PROPOSE_PLAIN;
-    return act_send_named_copy(s->sys, &s->journal, s->self, LED_MSG_PROPOSE, &flags,
-                               sizeof(flags), ev, sizeof(*ev));
+    return act_send_named_copy(s->sys, &s->journal, s->self, LED_MSG_PROPOSE, &flags, sizeof(flags),
+                               ev, sizeof(*ev));
 }
 
 /* Each event keyed by what it is about: the same key on whichever leader proposes it. */
@@ -164,7 +164,8 @@ static tk_err reject(venue_state *s, tracked *t, int64_t code, const char *why)
     ev.ts_ns = tk_clock_wall_ns(s->opts.clock);
     ev.u.order_rejected_by_venue.order_index = t->o.index;
     ev.u.order_rejected_by_venue.code = code;
-    snprintf(ev.u.order_rejected_by_venue.message, LED_TEXT_BYTES, "%s", why);
+    snprintf(ev.u.order_rejected_by_venue.message, LED_TEXT_BYTES, "%.*s", (int)LED_TEXT_BYTES - 1,
+             why);
     t->step = STEP_FREE;
     return propose_all(s, &ev, 1);
 }
@@ -206,8 +207,8 @@ static tk_err send_query(venue_state *s, tracked *t)
     net_request *req = request_new();
     char why[160];
     if (req == NULL) return TK_ENOMEM;
-    tk_err err = exec_binance_query(&s->opts.venue, t->o.symbol, t->cid, wall_ms(s), req, why,
-                                    sizeof(why));
+    tk_err err =
+        exec_binance_query(&s->opts.venue, t->o.symbol, t->cid, wall_ms(s), req, why, sizeof(why));
     if (err != TK_OK) {
         net_request_free(req);
         return reject(s, t, -1, why);
@@ -222,8 +223,8 @@ static tk_err send_cancel(venue_state *s, tracked *t)
     net_request *req = request_new();
     char why[160];
     if (req == NULL) return TK_ENOMEM;
-    tk_err err = exec_binance_cancel(&s->opts.venue, t->o.symbol, t->cid, wall_ms(s), req, why,
-                                     sizeof(why));
+    tk_err err =
+        exec_binance_cancel(&s->opts.venue, t->o.symbol, t->cid, wall_ms(s), req, why, sizeof(why));
     if (err != TK_OK) {
         net_request_free(req);
         return reject(s, t, -1, why);
@@ -246,8 +247,8 @@ static tk_err settle_order(venue_state *s, tracked *t, const exec_binance_order 
     led_event events[EXEC_RECONCILE_EVENTS_MAX];
     size_t count = 0;
     char why[LED_TEXT_BYTES];
-    tk_err err = exec_reconcile_order(&t->o, venue, tk_clock_wall_ns(s->opts.clock), events,
-                                      &count, why, sizeof(why));
+    tk_err err = exec_reconcile_order(&t->o, venue, tk_clock_wall_ns(s->opts.clock), events, &count,
+                                      why, sizeof(why));
     if (err != TK_OK) { /* the venue's order does not fit the ledger's: a person decides */
         TK_LOG(TK_LOG_ERROR, "venue", "order does not reconcile; left for a person",
                TK_LOG_STR("why", why));
@@ -377,7 +378,9 @@ static tk_err on_open_orders(venue_state *s, const net_response *resp)
     json_array_foreach(root, i, item)
     {
         char *text = json_dumps(item, JSON_COMPACT);
-        net_response one = {.err = TK_OK, .status = 200, .body = text,
+        net_response one = {.err = TK_OK,
+                            .status = 200,
+                            .body = text,
                             .body_size = text != NULL ? strlen(text) : 0};
         exec_binance_order venue;
         exec_binance_error e = {0};
@@ -470,9 +473,12 @@ static tk_err on_tick(venue_state *s)
     for (uint32_t i = 0; i < VENUE_ORDERS_MAX && err == TK_OK; i++) {
         tracked *t = &s->orders[i];
         if (t->busy) continue;
-        if (t->step == STEP_QUERYING && now >= t->retry_at) err = send_query(s, t);
-        else if (t->step == STEP_OPEN && poll) err = send_query(s, t);
-        else if (t->step == STEP_WAIT && s->reconciled) err = send_new(s, t);
+        if (t->step == STEP_QUERYING && now >= t->retry_at)
+            err = send_query(s, t);
+        else if (t->step == STEP_OPEN && poll)
+            err = send_query(s, t);
+        else if (t->step == STEP_WAIT && s->reconciled)
+            err = send_new(s, t);
     }
     if (err == TK_OK) err = maybe_adopt(s);
     if (err != TK_OK) return err;
@@ -530,8 +536,8 @@ static tk_err on_bar(venue_state *s, const led_commit *c)
     for (uint32_t i = 0; i < VENUE_ORDERS_MAX && err == TK_OK; i++) {
         tracked *t = &s->orders[i];
         if (t->step != STEP_STOP || strcmp(t->o.symbol, b->symbol) != 0) continue;
-        bool hit = t->o.side == LED_SIDE_SELL ? b->low_e8 <= t->o.price_e8
-                                              : b->high_e8 >= t->o.price_e8;
+        bool hit =
+            t->o.side == LED_SIDE_SELL ? b->low_e8 <= t->o.price_e8 : b->high_e8 >= t->o.price_e8;
         if (!hit) continue;
         t->step = STEP_WAIT;
         if (s->reconciled) err = send_new(s, t);
@@ -606,9 +612,10 @@ static tk_err venue_init(act_ctx *ctx, void *state, const void *arg)
                 memcpy(s->external[s->external_count++], o->client_order_id, LED_ID_BYTES);
             continue;
         }
-        if (track(s, o, o->kind == LED_ORDER_STOP && o->venue_order_id[0] == '\0'
-                            ? STEP_STOP
-                            : STEP_RECONCILE) == NULL)
+        if (track(s, o,
+                  o->kind == LED_ORDER_STOP && o->venue_order_id[0] == '\0'
+                      ? STEP_STOP
+                      : STEP_RECONCILE) == NULL)
             return TK_EFULL;
     }
     s->opts.open = NULL; /* borrowed for the spawn only */
