@@ -150,8 +150,8 @@ static uint32_t free_base_port(void)
 
 /* ---- The Binance mock (--venue binance-mock) ------------------------------------------------ */
 
-/* tools/binance_mock.py of this checkout: $TROIKA_SOURCE_DIR, else three levels above the
- * binary (build/release/app/troika). */
+/* tools/binance_mock.py of this checkout: $TROIKA_SOURCE_DIR, else the checkout holding the
+ * binary (CHECKOUT/build/release/app/troika). */
 static bool mock_script(char out[LONG_BYTES])
 {
     const char *src = getenv("TROIKA_SOURCE_DIR");
@@ -163,7 +163,7 @@ static bool mock_script(char out[LONG_BYTES])
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1u);
     if (n <= 0) return false;
     exe[n] = '\0';
-    for (int up = 0; up < 3; up++) {
+    for (int up = 0; up < 4; up++) { /* troika, app, release, build */
         char *slash = strrchr(exe, '/');
         if (slash == NULL) return false;
         *slash = '\0';

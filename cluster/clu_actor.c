@@ -94,11 +94,11 @@ typedef struct held_proposal {
 } held_proposal;
 
 typedef struct journal_actor {
-    clu_journal *journal; /* local: borrowed from the spawner for the actor's life */
-    clu_node *node;       /* Raft: borrowed; NULL over a local journal */
-    raft_bridge *bridge;  /* Raft: the actor's reference */
-    bool leading;         /* Raft: proposals go to the node (else keyed ones are held) */
-    uint64_t inflight;    /* Raft: proposals sent and not yet answered */
+    clu_journal *journal;          /* local: borrowed from the spawner for the actor's life */
+    clu_node *node;                /* Raft: borrowed; NULL over a local journal */
+    raft_bridge *bridge;           /* Raft: the actor's reference */
+    bool leading;                  /* Raft: proposals go to the node (else keyed ones are held) */
+    uint64_t inflight;             /* Raft: proposals sent and not yet answered */
     held_proposal *held_proposals; /* Raft: HELD_PROPOSALS_MAX, a follower's keyed proposals */
     uint32_t held_proposal_count;
     char (*recent_keys)[LED_KEY_BYTES]; /* Raft: ring of RECENT_KEYS_MAX committed keys */
@@ -374,12 +374,13 @@ static void hold_proposal(journal_actor *a, const led_event *ev)
     uint64_t recent = a->keyed_commits < RECENT_KEYS_MAX ? a->keyed_commits : RECENT_KEYS_MAX;
     for (uint64_t i = 0; i < recent; i++)
         if (strcmp(a->recent_keys[i], ev->key) == 0) return; /* the leader's copy committed */
-    if (a->held_proposal_count == HELD_PROPOSALS_MAX) { /* the oldest goes */
+    if (a->held_proposal_count == HELD_PROPOSALS_MAX) {      /* the oldest goes */
         memmove(&a->held_proposals[0], &a->held_proposals[1],
                 (HELD_PROPOSALS_MAX - 1u) * sizeof(held_proposal));
         a->held_proposal_count--;
     }
-    a->held_proposals[a->held_proposal_count++] = (held_proposal){.ev = *ev, .at = a->keyed_commits};
+    a->held_proposals[a->held_proposal_count++] =
+        (held_proposal){.ev = *ev, .at = a->keyed_commits};
 }
 
 /* A keyed event committed on a follower: it forgets its own copy and remembers the key. */

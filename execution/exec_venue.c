@@ -260,6 +260,13 @@ static tk_err settle_order(venue_state *s, tracked *t, const exec_binance_order 
     bool terminal = venue == NULL || venue->status == EXEC_BINANCE_FILLED ||
                     venue->status == EXEC_BINANCE_CANCELED ||
                     venue->status == EXEC_BINANCE_EXPIRED || venue->status == EXEC_BINANCE_REJECTED;
+    int64_t listed = 0;
+    for (uint32_t i = 0; venue != NULL && i < venue->fill_count; i++)
+        listed += venue->fills[i].qty_e8;
+    if (terminal && venue != NULL && listed < venue->executed_qty_e8) {
+        query_later(s, t); /* myTrades lags the order's status: the missing fills come later */
+        return err;
+    }
     if (terminal) {
         t->step = STEP_FREE;
     } else {
@@ -344,9 +351,13 @@ static tk_err on_cancel_answer(venue_state *s, tracked *t, const net_response *r
     exec_binance_order venue;
     exec_binance_error e = {0};
     tk_err err = exec_binance_parse_order(resp, &venue, &e);
-    t->cancel_wanted = false;
+    t->cancel_wanted = err != TK_OK; /* not answered: cancel again if the query finds it open */
     if (err == TK_OK) return on_order(s, t, &venue);
     log_venue_error("cancel: querying the order", err, &e);
+    if (err == TK_EAGAIN) { /* the venue asked to wait */
+        query_later(s, t);
+        return TK_OK;
+    }
     t->step = STEP_QUERYING;
     return send_query(s, t); /* filled meanwhile, or the answer was lost */
 }
@@ -469,7 +480,7 @@ static tk_err on_tick(venue_state *s)
 {
     uint64_t now = mono_ns(s);
     tk_err err = TK_OK;
-    bool poll = s->stats.ticks++ % (s->opts.poll_ms / TICK_MS + 1u) == 0;
+    bool poll = s->stats.ticks++ % ((s->opts.poll_ms + TICK_MS - 1u) / TICK_MS) == 0;
     for (uint32_t i = 0; i < VENUE_ORDERS_MAX && err == TK_OK; i++) {
         tracked *t = &s->orders[i];
         if (t->busy) continue;

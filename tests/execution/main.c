@@ -7,5 +7,6 @@ int main(void)
     failed += exec_test_paper();
     failed += exec_test_binance();
     failed += exec_test_reconcile();
+    failed += exec_test_venue();
     return failed == 0 ? 0 : 1;
 }
