@@ -72,6 +72,10 @@ typedef struct app_node_config {
     char binance_url[256];    /* the venue's base URL (venue binance) */
     char binance_key_file[256]; /* "": the keys from the environment (docs/venues.md) */
     char order_prefix[16];    /* client order ids' prefix; "": the cluster id */
+    /* the risk monitor (docs/risk.md): its rules' settings and its alerts */
+    uint32_t risk_venue_error_window, risk_venue_error_max, risk_feed_stale_ms;
+    char webhook_url[512];    /* "": no alerts */
+    char webhook_chat_id[64];
 } app_node_config;
 
 /* Read a node configuration strictly (app_yaml.h) over the defaults, then check it: the id is

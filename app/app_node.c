@@ -53,6 +53,11 @@ static const app_key node_keys[] = {
     STR("trading", "binance_url", binance_url, false),
     STR("trading", "key_file", binance_key_file, false),
     STR("trading", "prefix", order_prefix, false),
+    NUM("trading", "venue_error_window", APP_KEY_U32, risk_venue_error_window, 0, 1024),
+    NUM("trading", "venue_error_max", APP_KEY_U32, risk_venue_error_max, 0, 1024),
+    NUM("trading", "feed_stale_ms", APP_KEY_U32, risk_feed_stale_ms, 0, 86400000),
+    STR("trading", "webhook_url", webhook_url, false),
+    STR("trading", "webhook_chat_id", webhook_chat_id, false),
     {"peers", "id", APP_KEY_U64, PAT(id), 0, 1, 1000000, true},
     PEER("raft", raft),
     PEER("api", api),
@@ -93,6 +98,8 @@ tk_err app_node_config_load(const char *path, app_node_config *cfg, char *why, s
                              .install_snapshot_timeout_ms = 2000,
                              .stall_timeout_ms = 10000,
                              .checkpoint_every = 100000,
+                             .risk_venue_error_window = 20,
+                             .risk_venue_error_max = 10,
                              .sync = false};
     tk_err err = app_yaml_load(path, &node_schema, cfg, why, why_size);
     if (err != TK_OK) return err;

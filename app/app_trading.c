@@ -12,6 +12,7 @@
 #include "app_config.h"
 #include "feed.h"
 #include "net.h"
+#include "risk.h"
 #include "sup.h"
 
 #define TRADING_MAILBOX 4096u
@@ -25,6 +26,7 @@ typedef struct leader_view {
     exec_order resting[EXEC_BOOK_MAX];
     uint32_t open_count; /* the same, as the ledger has them, for a venue's reconciliation */
     led_order open[EXEC_BOOK_MAX];
+    risk_watch_opts watch; /* the risk monitor's seed: the account and the instruments */
 } leader_view;
 
 struct app_trading {
@@ -37,12 +39,14 @@ struct app_trading {
     double speed;
     bool binance;               /* the venue: Binance (the venue actor), else the paper venue */
     exec_venue_opts venue_opts; /* for Binance: all but the open orders */
-    net_http *http;             /* for Binance */
+    net_http *http;             /* for Binance and the risk monitor's alerts */
+    risk_monitor_opts risk_opts; /* all but the seed */
+    char webhook_url[NET_URL_BYTES], webhook_chat_id[64];
     _Atomic bool leading;       /* the venue actor's fence */
     /* the journal actor's thread only */
     leader_view *view; /* the current leadership's, owned; NULL when following */
     act_ref active;    /* the leader's supervisor; ACT_REF_NONE when following */
-    sup_child_spec children[2];
+    sup_child_spec children[3];
     sup_spec active_spec;
 };
 
@@ -81,6 +85,18 @@ static tk_err start_feed(act_system *sys, act_ref sup, const void *arg, act_ref 
     return feed_actor_spawn(sys, &o, out);
 }
 
+static tk_err start_risk(act_system *sys, act_ref sup, const void *arg, act_ref *out)
+{
+    const app_trading *t = arg;
+    risk_monitor_opts o = t->risk_opts;
+    o.watch = t->view->watch; /* the seed, with the rules' settings copied in below */
+    o.watch.venue_error_window = t->risk_opts.watch.venue_error_window;
+    o.watch.venue_error_max = t->risk_opts.watch.venue_error_max;
+    o.watch.feed_stale_ms = t->risk_opts.watch.feed_stale_ms;
+    o.link_to = sup;
+    return risk_monitor_spawn(sys, &o, out);
+}
+
 static void *capture(void *arg, const led_state *state)
 {
     const app_trading *t = arg;
@@ -102,6 +118,7 @@ static void *capture(void *arg, const led_state *state)
          v->open_count < EXEC_BOOK_MAX && led_state_order_next(state, after, &o) == TK_OK;
          after = o.index)
         v->open[v->open_count++] = o;
+    risk_watch_opts_seed(state, &v->watch);
     return v;
 }
 
@@ -205,15 +222,19 @@ static void active_spec_init(app_trading *t)
     snprintf(t->children[0].id, SUP_ID_BYTES, "execution");
     t->children[0].start = start_execution;
     t->children[1] = worker;
-    snprintf(t->children[1].id, SUP_ID_BYTES, "feed");
-    t->children[1].start = start_feed;
-    /* rest_for_one: the feed depends on the venue (a bar must not pass a venue that is down) */
+    snprintf(t->children[1].id, SUP_ID_BYTES, "risk_monitor");
+    t->children[1].start = start_risk;
+    t->children[2] = worker;
+    snprintf(t->children[2].id, SUP_ID_BYTES, "feed");
+    t->children[2].start = start_feed;
+    /* rest_for_one: the monitor and the feed depend on the venue (a bar must not pass a venue
+     * that is down), the feed on the monitor (DESIGN.md, "A node's supervision tree") */
     t->active_spec = (sup_spec){
         .name = "active",
         .flags = {.strategy = SUP_REST_FOR_ONE, .intensity = 5, .period_ms = 10000, .seed = 1},
         .children = t->children,
-        .child_count = 2,
-        .children_max = 2,
+        .child_count = 3,
+        .children_max = 3,
         .mailbox_capacity = 64};
 }
 
@@ -274,6 +295,24 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
             return err;
         }
     }
+    risk_monitor_opts *ro = &t->risk_opts;
+    ro->watch.venue_error_window = cfg->risk_venue_error_window;
+    ro->watch.venue_error_max = cfg->risk_venue_error_max;
+    ro->watch.feed_stale_ms = cfg->risk_feed_stale_ms;
+    ro->clock = tk_clock_system();
+    ro->mailbox_capacity = TRADING_MAILBOX;
+    snprintf(t->webhook_url, sizeof(t->webhook_url), "%s", cfg->webhook_url);
+    snprintf(t->webhook_chat_id, sizeof(t->webhook_chat_id), "%s", cfg->webhook_chat_id);
+    ro->webhook_url = t->webhook_url[0] != '\0' ? t->webhook_url : NULL;
+    ro->webhook_chat_id = t->webhook_chat_id;
+    const char *risk_why = NULL;
+    if (risk_watch_opts_check(&ro->watch, &risk_why) != TK_OK ||
+        (ro->webhook_url != NULL && t->webhook_chat_id[0] == '\0')) {
+        snprintf(why, why_size, "trading: the risk monitor's settings: %s",
+                 risk_why != NULL ? risk_why : "webhook_chat_id is required with webhook_url");
+        free(t);
+        return TK_EINVAL;
+    }
     active_spec_init(t);
     act_system_opts so = {.threads = 1,
                           .actors_max = 256,
@@ -288,9 +327,10 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
         free(t);
         return err;
     }
-    if (t->binance) {
+    if (t->binance || ro->webhook_url != NULL) {
         err = net_http_open(t->sys, NULL, &t->http);
         t->venue_opts.http = t->http;
+        ro->http = t->http;
         if (err != TK_OK) {
             snprintf(why, why_size, "trading: cannot start the HTTP client: %s", tk_err_str(err));
             act_system_close(t->sys);

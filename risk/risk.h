@@ -187,6 +187,7 @@ typedef struct risk_monitor_opts {
     const char *webhook_chat_id; /* borrowed for the spawn (copied); needed with webhook_url */
     net_http *http;              /* borrowed, outlives the actor; needed with webhook_url */
     uint32_t mailbox_capacity;   /* >= 4 */
+    act_ref link_to;             /* its supervisor (ACT_REF_NONE: none) */
 } risk_monitor_opts;
 
 /* Spawn the risk monitor: it joins LED_GROUP_STRATEGIES (not execution, whose members hold

@@ -236,7 +236,7 @@ tk_err risk_monitor_spawn(act_system *sys, const risk_monitor_opts *opts, act_re
                             .state_size_bytes = sizeof(risk_state),
                             .arg = opts,
                             .mailbox_capacity = opts->mailbox_capacity,
-                            .link_to = ACT_REF_NONE,
+                            .link_to = opts->link_to,
                             .trap_exit = false};
     return act_spawn(sys, &spawn, out_ref);
 }
