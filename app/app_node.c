@@ -47,7 +47,7 @@ static const app_key node_keys[] = {
     NUM("storage", "checkpoint_every", APP_KEY_U64, checkpoint_every, 0, INT64_MAX),
     NUM("storage", "sync", APP_KEY_BOOL, sync, 0, 0),
     STR("trading", "config", trading_config, false),
-    STR("trading", "data", trading_data, true),
+    STR("trading", "data", trading_data, false),
     {"trading", "speed", APP_KEY_DBL, AT(trading_speed), 0, -1, 1000000000, false},
     STR("trading", "venue", trading_venue, false),
     STR("trading", "binance_url", binance_url, false),
@@ -111,6 +111,13 @@ tk_err app_node_config_load(const char *path, app_node_config *cfg, char *why, s
             if (cfg->peers[j].id == cfg->peers[i].id) bad = "two peers have the same id";
     }
     if (!self) bad = "node.id is not the id of any entry of peers";
+    bool trading = cfg->trading_config[0] != '\0' || cfg->trading_venue[0] != '\0' ||
+                   cfg->binance_url[0] != '\0' || cfg->binance_key_file[0] != '\0' ||
+                   cfg->order_prefix[0] != '\0' || cfg->webhook_url[0] != '\0' ||
+                   cfg->trading_speed != 0.0;
+    if (trading && cfg->trading_data[0] == '\0')
+        bad = "trading.data is required in a trading section (the candles the leader's feed "
+              "replays)";
     if (cfg->heartbeat_timeout_ms >= cfg->election_timeout_ms)
         bad = "raft.heartbeat_timeout_ms must be below raft.election_timeout_ms";
     if (bad == NULL) return TK_OK;
