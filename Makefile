@@ -55,6 +55,7 @@ bench: bench-build
 	$(RELEASE_DIR)/bench/ledger/bench_ledger
 	bench/backtest/run
 	bench/cluster/run --build $(RELEASE_DIR)
+	$(RELEASE_DIR)/bench/trading/bench_bar_order
 
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=Debug -DTK_FUZZ=ON \

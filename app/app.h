@@ -64,17 +64,17 @@ typedef struct app_node_config {
     app_node_peer peers[CLU_NODES_MAX];
     /* The optional trading section (docs/operations.md, "Trading on a node"); trading_data ""
      * when absent: the node only replicates the ledger. */
-    char trading_config[256]; /* the strategy, instrument, equity, limits and paper venue: a
-                                 backtest configuration (docs/backtest.md); "": its defaults */
-    char trading_data[256];   /* the candle file the leader's replay feed reads */
-    double trading_speed;     /* replay at this many times real time; 0: as fast as it commits */
-    char trading_venue[16];   /* "paper" ("": the default) or "binance" */
-    char binance_url[256];    /* the venue's base URL (venue binance) */
+    char trading_config[256];   /* the strategy, instrument, equity, limits and paper venue: a
+                                   backtest configuration (docs/backtest.md); "": its defaults */
+    char trading_data[256];     /* the candle file the leader's replay feed reads */
+    double trading_speed;       /* replay at this many times real time; 0: as fast as it commits */
+    char trading_venue[16];     /* "paper" ("": the default) or "binance" */
+    char binance_url[256];      /* the venue's base URL (venue binance) */
     char binance_key_file[256]; /* "": the keys from the environment (docs/venues.md) */
-    char order_prefix[16];    /* client order ids' prefix; "": the cluster id */
+    char order_prefix[16];      /* client order ids' prefix; "": the cluster id */
     /* the risk monitor (docs/risk.md): its rules' settings and its alerts */
     uint32_t risk_venue_error_window, risk_venue_error_max, risk_feed_stale_ms;
-    char webhook_url[512];    /* "": no alerts */
+    char webhook_url[512]; /* "": no alerts */
     char webhook_chat_id[64];
 } app_node_config;
 

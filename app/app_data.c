@@ -123,18 +123,15 @@ static int page(download *d, int64_t start_ms, int64_t end_ms, int64_t *next_ms)
         net_response *resp = msg->ptr;
         size_t count = 0;
         err = feed_binance_klines_parse(resp, bars, FEED_BINANCE_KLINES_MAX, &count, &why);
-        char weight[32] = "";
-        long used = net_response_header(resp, "X-MBX-USED-WEIGHT-1M", weight, sizeof(weight))
-                        ? strtol(weight, NULL, 10)
-                        : 0;
-        int64_t retry_after_s = net_response_retry_after_s(resp);
+        feed_binance_pace pace; /* the feed's rule: Retry-After, else the minute's weight */
+        feed_binance_pace_of(resp, (int64_t)time(NULL) * 1000, WEIGHT_PAUSE_AT, &pace);
         act_msg_free(d->sys, msg);
         d->pages++;
         if (err == TK_EAGAIN) { /* the venue asks to wait */
             d->waits++;
             fprintf(stderr, "troika data download: %s; waiting %lld s as asked\n", why.text,
-                    (long long)(retry_after_s > 0 ? retry_after_s : 1));
-            sleep_ms(1000 * (retry_after_s > 0 ? retry_after_s : 1));
+                    (long long)((pace.wait_ms + 999) / 1000));
+            sleep_ms(pace.wait_ms);
             continue;
         }
         if (err != TK_OK) {
@@ -161,10 +158,9 @@ static int page(download *d, int64_t start_ms, int64_t end_ms, int64_t *next_ms)
         *next_ms = count == FEED_BINANCE_KLINES_MAX
                        ? bars[count - 1].open_ts_ns / 1000000 + d->interval_ms
                        : end_ms + 1;
-        if (used >= WEIGHT_PAUSE_AT) { /* close to the minute's limit: wait for the next one */
+        if (pace.wait_ms > 0) { /* close to the minute's limit: wait for the next one */
             d->waits++;
-            int64_t now_ms = (int64_t)time(NULL) * 1000;
-            sleep_ms(60000 - now_ms % 60000 + 100);
+            sleep_ms(pace.wait_ms);
         }
         return 0;
     }

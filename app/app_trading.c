@@ -37,12 +37,12 @@ struct app_trading {
     char data[256];
     const char *files[1];
     double speed;
-    bool binance;               /* the venue: Binance (the venue actor), else the paper venue */
-    exec_venue_opts venue_opts; /* for Binance: all but the open orders */
-    net_http *http;             /* for Binance and the risk monitor's alerts */
+    bool binance;                /* the venue: Binance (the venue actor), else the paper venue */
+    exec_venue_opts venue_opts;  /* for Binance: all but the open orders */
+    net_http *http;              /* for Binance and the risk monitor's alerts */
     risk_monitor_opts risk_opts; /* all but the seed */
     char webhook_url[NET_URL_BYTES], webhook_chat_id[64];
-    _Atomic bool leading;       /* the venue actor's fence */
+    _Atomic bool leading; /* the venue actor's fence */
     /* the journal actor's thread only */
     leader_view *view; /* the current leadership's, owned; NULL when following */
     act_ref active;    /* the leader's supervisor; ACT_REF_NONE when following */

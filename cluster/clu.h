@@ -517,8 +517,10 @@ typedef struct clu_listener {
 
 #define CLU_LISTENERS_MAX 4u
 
-/* Add a listener (copied). Returns once the loop thread uses it. Thread-safe; not from the loop
- * thread. Errors: TK_EFULL (CLU_LISTENERS_MAX already). */
+/* Add a listener (copied). Returns once the loop thread uses it; if the node leads at that
+ * moment, the listener is told so first (its leading callback, once), so that one added late
+ * (a restarted journal actor, a one-node cluster that led before its actors started) misses
+ * nothing. Thread-safe; not from the loop thread. Errors: TK_EFULL (CLU_LISTENERS_MAX already). */
 TK_MUST_USE tk_err clu_node_listen(clu_node *node, const clu_listener *listener);
 
 /* Remove the listener whose arg is arg (none: no-op). Returns once the loop thread has let go of

@@ -506,7 +506,7 @@ struct clu_node {
 
     /* loop thread only */
     clu_role last_role;
-    bool leading_notified; /* the listeners were last told that this node leads */
+    bool leading_notified;              /* the listeners were last told that this node leads */
     uint8_t state_hash[LED_HASH_BYTES]; /* led_state_hash at hashed_ledger_index */
     uint64_t hashed_ledger_index;
     bool hashed;
@@ -660,12 +660,23 @@ static void on_wake(uv_async_t *handle)
     read_req *reads = node->reads;
     node->reads = NULL;
     bool stopping = node->stopping;
+    clu_listener added[CLU_LISTENERS_MAX];
+    uint32_t added_count = 0;
     if (node->listeners_changed) {
+        for (uint32_t i = 0; i < node->listener_count; i++) { /* the new ones */
+            bool known = false;
+            for (uint32_t j = 0; j < node->fsm->listener_count && !known; j++)
+                known = node->fsm->listeners[j].arg == node->listeners[i].arg;
+            if (!known) added[added_count++] = node->listeners[i];
+        }
         memcpy(node->fsm->listeners, node->listeners, sizeof(node->listeners));
         node->fsm->listener_count = node->listener_count;
         node->listeners_changed = false;
     }
     pthread_mutex_unlock(&node->lock);
+    for (uint32_t i = 0; i < added_count && node->leading_notified; i++) /* it leads already */
+        if (added[i].leading != NULL)
+            added[i].leading(added[i].arg, true, node->raft.current_term, clu_fsm_state(node->fsm));
     if (list != NULL) {
         if (stopping || raft_state(&node->raft) != RAFT_LEADER) {
             tk_err err = stopping ? TK_EAGAIN : TK_EPERM;
@@ -755,7 +766,8 @@ static void on_tick(uv_timer_t *timer)
     clu_node *node = timer->data;
     struct raft *r = &node->raft;
     clu_role role = role_of(raft_state(r));
-    if (node->leading_notified && (role != CLU_ROLE_LEADER || node->leading_term != r->current_term))
+    if (node->leading_notified &&
+        (role != CLU_ROLE_LEADER || node->leading_term != r->current_term))
         leading_notify(node, false);
     if (role == CLU_ROLE_LEADER && node->last_role != CLU_ROLE_LEADER) {
         struct raft_barrier *req = malloc(sizeof(*req));

@@ -39,8 +39,8 @@ typedef struct exec_order {
     char symbol[LED_SYMBOL_BYTES];
     led_side side;
     led_order_kind kind;
-    int64_t remaining_e8; /* > 0 */
-    int64_t price_e8;     /* limit price or stop trigger; 0 for market */
+    int64_t remaining_e8;  /* > 0 */
+    int64_t price_e8;      /* limit price or stop trigger; 0 for market */
     bool cancel_requested; /* from the state: its cancel was asked for, not yet answered */
     int64_t ts_ns;         /* from the state: when it was requested */
 } exec_order;
@@ -292,9 +292,9 @@ TK_MUST_USE tk_err exec_reconcile_adopt(const exec_binance_order *venue, int64_t
 #define EXEC_MSG_BASE 0x4500u /* 'E' << 8: the execution actors' own message types */
 
 typedef struct exec_venue_opts {
-    exec_binance_venue venue; /* where and as whom (keys loaded); copied */
-    net_http *http;           /* borrowed: the HTTP service, outlives the actor */
-    const tk_clock *clock;    /* borrowed: request timestamps, retries */
+    exec_binance_venue venue;       /* where and as whom (keys loaded); copied */
+    net_http *http;                 /* borrowed: the HTTP service, outlives the actor */
+    const tk_clock *clock;          /* borrowed: request timestamps, retries */
     char prefix[EXEC_PREFIX_BYTES]; /* client order ids are "<prefix>-<order index>" */
     /* The ledger's open orders when this leader started (led_state_order_next), borrowed for
      * the spawn only: each is queried and reconciled (external ones are left alone). */

@@ -247,17 +247,17 @@ typedef struct feed_binance_opts {
      * where the old one stopped, without a hole or a repeat. 0: start from the latest closed
      * bar. */
     int64_t start_ms;
-    uint32_t poll_ms;         /* how often to ask for new bars once caught up (>= 1) */
-    uint32_t stale_after_ms;  /* a bar still missing this long after its close: FeedHealth
-                                 stale, once; the next bar then brings FeedHealth ok, once */
-    uint32_t weight_limit_1m; /* pause until the next minute when X-MBX-USED-WEIGHT-1M reaches
-                                 this (Binance allows 6000 a minute on spot today; 1..) */
-    const tk_clock *clock;    /* borrowed, outlives the actor: its wall time decides which bars
-                                 are closed and which are late (tests pass a manual clock so
-                                 that recorded data is "live"); NULL: tk_clock_system(). Waits
-                                 (Retry-After) run on the actor system's own clock */
-    bool stale_at_start;      /* the ledger's last FeedHealth of symbol said stale (a leader
-                                 died in a stale episode): the first bar brings FeedHealth ok */
+    uint32_t poll_ms;          /* how often to ask for new bars once caught up (>= 1) */
+    uint32_t stale_after_ms;   /* a bar still missing this long after its close: FeedHealth
+                                  stale, once; the next bar then brings FeedHealth ok, once */
+    uint32_t weight_limit_1m;  /* pause until the next minute when X-MBX-USED-WEIGHT-1M reaches
+                                  this (Binance allows 6000 a minute on spot today; 1..) */
+    const tk_clock *clock;     /* borrowed, outlives the actor: its wall time decides which bars
+                                  are closed and which are late (tests pass a manual clock so
+                                  that recorded data is "live"); NULL: tk_clock_system(). Waits
+                                  (Retry-After) run on the actor system's own clock */
+    bool stale_at_start;       /* the ledger's last FeedHealth of symbol said stale (a leader
+                                  died in a stale episode): the first bar brings FeedHealth ok */
     feed_binance_stats *stats; /* borrowed, outlives the actor; NULL for none */
     uint32_t mailbox_capacity; /* 4 .. ACT_MAILBOX_DEPTH_MAX */
 } feed_binance_opts;

@@ -14,7 +14,7 @@ typedef struct strat_state {
     void *engine_state;      /* owned: engine->state_size bytes */
     uint32_t tags[TAGS_MAX]; /* FIFO: the tags of requests in the order they were proposed */
     uint32_t tag_head, tag_count;
-    int64_t now_ns; /* the time of the last committed event seen: proposals carry it */
+    int64_t now_ns;       /* the time of the last committed event seen: proposals carry it */
     uint64_t cause_index; /* the commit being handled, and the intents it caused so far */
     uint32_t cause_seq;
 } strat_state;

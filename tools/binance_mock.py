@@ -38,10 +38,19 @@ Test control (no signature; JSON bodies):
                          closes the connection without a response byte.
     POST /mock/mark      {"symbol": "BTCUSDT", "price": "..."}: bid = price,
                          ask = price + 0.01, used by bookTicker and fills.
+    POST /mock/klines    {"csv": "open_time_ms,open,high,low,close,volume\n...",
+                         "append": false}: serve these candles instead (their
+                         interval is inferred as for --klines-csv); with "append":
+                         true, add them after the last one served, on its interval
+                         and grid (a live venue's new bars). Answers {"ok", "rows"}.
     GET  /mock/orders    every order accepted, with its fills
     GET  /mock/requests  API request counts by "METHOD path"
-    POST /mock/reset     forget orders, fills, faults, counts and mark; restore
-                         the starting balances
+    GET  /mock/log       the last 10,000 API requests in arrival order:
+                         {"requests": [{"time_ms", "method", "path", "query",
+                         "fault"}]}, time_ms the wall time of arrival (a float, ms
+                         since the epoch), fault the kind it drew or null
+    POST /mock/reset     forget orders, fills, faults, counts, the request log
+                         and mark; restore the starting balances and candles
 
 Execution model: MARKET orders fill at once, in one trade, at the ask (BUY) or
 the bid (SELL); a LIMIT order that crosses the book fills the same way at its
@@ -119,6 +128,7 @@ FAULT_REPLIES = {
     "418": (418, -1003, "Too many requests.", True),
 }
 FAULT_KINDS = set(FAULT_REPLIES) | {"timeout", "drop_after_accept"}
+REQUEST_LOG_MAX = 10_000  # API requests /mock/log keeps
 
 
 class SetupError(Exception):
@@ -287,30 +297,26 @@ def parse_csv_candle(fields, where):
     return (int(time_text), *values)
 
 
-def load_klines_csv(path):
-    """Kline rows and interval from a CSV of open_time_ms,open,high,low,close,volume."""
+def klines_from_csv(lines, path, interval=None):
+    """Kline rows and interval from CSV lines (open_time_ms,open,high,low,close,volume), named
+    PATH in messages; the interval is inferred from the rows unless given."""
     candles = []
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None or [h.strip().lower() for h in header] != CSV_COLUMNS:
-                raise SetupError(f"{path}:1: expected the header {','.join(CSV_COLUMNS)}")
-            for fields in reader:
-                if fields:
-                    line = reader.line_num
-                    candles.append((line, parse_csv_candle(fields, f"{path}:{line}")))
-    except OSError as err:
-        raise SetupError(f"{path}: cannot read: {err.strerror}") from None
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise SetupError(f"{path}: not a readable CSV file: {err}") from None
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None or [h.strip().lower() for h in header] != CSV_COLUMNS:
+        raise SetupError(f"{path}:1: expected the header {','.join(CSV_COLUMNS)}")
+    for fields in reader:
+        if fields:
+            line = reader.line_num
+            candles.append((line, parse_csv_candle(fields, f"{path}:{line}")))
     if not candles:
         raise SetupError(f"{path}: no candles after the header")
     for (_, prev), (line, cur) in zip(candles, candles[1:]):
         if cur[0] <= prev[0]:
             raise SetupError(f"{path}:{line}: open_time_ms {cur[0]} is not after the previous "
                              f"row's {prev[0]}")
-    interval = interval_of([c[0] for _, c in candles], path)
+    if interval is None:
+        interval = interval_of([c[0] for _, c in candles], path)
     step = KLINE_INTERVALS_MS[interval]
     for (_, prev), (line, cur) in zip(candles, candles[1:]):
         if (cur[0] - prev[0]) % step:
@@ -319,6 +325,17 @@ def load_klines_csv(path):
     rows = [[t, fmt8(o), fmt8(h), fmt8(lo), fmt8(c), fmt8(v), t + step - 1, fmt8(v * c),
              0, "0", "0", "0"] for _, (t, o, h, lo, c, v) in candles]
     return rows, interval
+
+
+def load_klines_csv(path):
+    """Kline rows and interval from a CSV file of open_time_ms,open,high,low,close,volume."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return klines_from_csv(f, path)
+    except OSError as err:
+        raise SetupError(f"{path}: cannot read: {err.strerror}") from None
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise SetupError(f"{path}: not a readable CSV file: {err}") from None
 
 
 def load_recorded_klines(path):
@@ -495,7 +512,8 @@ class Exchange:
         self.reset()
 
     def reset(self):
-        """Forget orders, fills, faults, request counts and the mark; restore the balances."""
+        """Forget orders, fills, faults, request counts, the request log and the mark; restore
+        the balances and the candles."""
         with self.lock:
             self.balances = {asset: Balance(free) for asset, free in self.start_balances.items()}
             self.balances_updated_ms = now_ms()
@@ -506,6 +524,9 @@ class Exchange:
             self.mark = None
             self.faults = []
             self.request_counts = collections.Counter()
+            self.request_log = collections.deque(maxlen=REQUEST_LOG_MAX)
+            self.kline_rows = list(self.market.klines)
+            self.kline_interval = self.market.interval
             self.weight = WindowCounter(60)
             self.orders_10s = WindowCounter(10)
             self.orders_1d = WindowCounter(86400)
@@ -513,18 +534,24 @@ class Exchange:
 
     # request accounting and faults
 
-    def note_request(self, method, path, weight):
-        """Count an API request; (the weight used this minute, the fault it draws or None)."""
+    def note_request(self, method, path, weight, query=""):
+        """Count and log an API request; (the weight used this minute, the fault it draws or
+        None)."""
         with self.lock:
             self.request_counts[f"{method} {path}"] += 1
             used = self.weight.add(weight)
+            drawn = None
             for fault in self.faults:
                 if fault.matches(method, path):
                     fault.count -= 1
                     if fault.count == 0:
                         self.faults.remove(fault)
-                    return used, fault
-            return used, None
+                    drawn = fault
+                    break
+            self.request_log.append({"time_ms": time.time() * 1000, "method": method,
+                                     "path": path, "query": query,
+                                     "fault": drawn.kind if drawn else None})
+            return used, drawn
 
     def order_counts(self):
         """(orders placed in this 10 s window, in this UTC day)."""
@@ -570,13 +597,45 @@ class Exchange:
         with self.lock:
             return dict(self.request_counts)
 
+    def log(self):
+        """GET /mock/log: the last REQUEST_LOG_MAX API requests, oldest first."""
+        with self.lock:
+            return {"requests": list(self.request_log)}
+
+    def set_klines(self, spec):
+        """POST /mock/klines: serve the candles of spec["csv"], or append them (spec["append"])
+        after the last one served, on its interval and grid."""
+        text = spec.get("csv")
+        if not isinstance(text, str):
+            raise ApiError(-1100, "mock: 'csv' must be the text of a candle CSV")
+        append = spec.get("append", False)
+        if not isinstance(append, bool):
+            raise ApiError(-1100, "mock: 'append' must be true or false")
+        with self.lock:
+            interval = self.kline_interval if append else None
+            try:
+                rows, interval = klines_from_csv(text.splitlines(), "/mock/klines", interval)
+            except (SetupError, csv.Error) as err:
+                raise ApiError(-1100, f"mock: {err}") from None
+            if append and self.kline_rows:
+                last = self.kline_rows[-1][0]
+                step = KLINE_INTERVALS_MS[interval]
+                if rows[0][0] <= last or (rows[0][0] - last) % step:
+                    raise ApiError(-1100, f"mock: open_time_ms {rows[0][0]} is not after the "
+                                          f"last candle's {last} on its {interval} grid")
+                rows = self.kline_rows + rows
+            self.kline_rows, self.kline_interval = rows, interval
+            return {"ok": True, "rows": len(rows)}
+
     # market data
 
     def klines(self, params):
         """GET /api/v3/klines."""
         symbol_param(params)
         interval = required(params, "interval")
-        if interval != self.market.interval:
+        with self.lock:
+            served, served_interval = self.kline_rows, self.kline_interval
+        if interval != served_interval:
             raise ApiError(-1120, "Invalid interval.")
         start = int_param(params, "startTime")
         end = int_param(params, "endTime")
@@ -585,7 +644,7 @@ class Exchange:
             raise ApiError(-1130, "Data sent for paramter 'limit' is not valid.")
         if start is not None and end is not None and start > end:
             raise ApiError(-1023, "Start time is greater than end time.")
-        rows = [r for r in self.market.klines
+        rows = [r for r in served
                 if (start is None or r[0] >= start) and (end is None or r[0] <= end)]
         return rows[:limit] if start is not None else rows[-limit:]
 
@@ -776,6 +835,8 @@ API_ROUTES = {
 CONTROL_ROUTES = {
     ("POST", "/mock/fault"): Exchange.add_fault,
     ("POST", "/mock/mark"): Exchange.set_mark,
+    ("POST", "/mock/klines"): Exchange.set_klines,
+    ("GET", "/mock/log"): lambda ex, spec: ex.log(),
     ("GET", "/mock/orders"): lambda ex, spec: ex.all_orders(),
     ("GET", "/mock/requests"): lambda ex, spec: ex.requests(),
     ("POST", "/mock/reset"): lambda ex, spec: ex.reset(),
@@ -821,7 +882,8 @@ class Handler(BaseHTTPRequestHandler):
         """An API request: count it, apply a queued fault, run it, answer (or drop) the reply."""
         exchange = self.server.exchange
         route = API_ROUTES.get((self.command, path))
-        used, fault = exchange.note_request(self.command, path, route.weight if route else 1)
+        used, fault = exchange.note_request(self.command, path, route.weight if route else 1,
+                                            query)
         headers = [("X-MBX-USED-WEIGHT-1M", str(used))]
         if fault is not None and fault.kind in FAULT_REPLIES:
             status, code, msg, retry = FAULT_REPLIES[fault.kind]

@@ -299,6 +299,64 @@ class MockTest(unittest.TestCase):
         self.assertIn("'interval'", reply[2]["msg"])
         self.assertError(self.get("/api/v3/klines", interval="1m"), 400, -1102)
 
+    def test_klines_replaced_and_appended(self):
+        t0 = 1570752000000
+        minute = 60_000
+
+        def candles(*times, header=True):
+            lines = ["open_time_ms,open,high,low,close,volume"] if header else []
+            lines += [f"{t},100,101,99,100.5,2" for t in times]
+            return "\n".join(lines) + "\n"
+
+        def klines(**params):
+            return self.get("/api/v3/klines", **{"symbol": "BTCUSDT", "interval": "1m", **params})
+
+        def load(text, append=False):
+            return self.client.control("POST", "/mock/klines", {"csv": text, "append": append})
+
+        self.assertEqual(load(candles(t0, t0 + minute, t0 + 3 * minute)),
+                         (200, {"ok": True, "rows": 3}))
+        rows = klines()[2]
+        self.assertEqual([r[0] for r in rows], [t0, t0 + minute, t0 + 3 * minute])
+        self.assertEqual(rows[0][6], t0 + minute - 1)
+        # appended one at a time, as a live venue's bars close: the grid and order are kept
+        self.assertEqual(load(candles(t0 + 4 * minute), append=True),
+                         (200, {"ok": True, "rows": 4}))
+        self.assertEqual(klines(startTime=t0 + 3 * minute)[2][1][0], t0 + 4 * minute)
+        self.assertEqual(klines(startTime=t0 + 3 * minute)[2][1][6], t0 + 5 * minute - 1)
+        for bad in (candles(t0 + 4 * minute), candles(t0 + 5 * minute + 1)):
+            status, err = load(bad, append=True)
+            self.assertEqual((status, err["code"]), (400, -1100), err)
+            self.assertIn("is not after the last candle's", err["msg"])
+        status, err = load(candles(t0, header=False))
+        self.assertEqual((status, err["code"]), (400, -1100))
+        self.assertIn("expected the header", err["msg"])
+        self.assertEqual(self.client.control("POST", "/mock/klines", {"csv": 5})[0], 400)
+        self.assertEqual(load(candles(t0), append="yes")[0], 400)
+        self.assertEqual(len(klines()[2]), 4)  # a refused load changes nothing
+        # 5-minute candles replace the 1-minute ones; reset restores the recorded ones
+        self.assertEqual(load(candles(t0, t0 + 5 * minute))[0], 200)
+        self.assertError(klines(), 400, -1120)
+        self.assertEqual(self.get("/api/v3/klines", symbol="BTCUSDT", interval="5m")[0], 200)
+        self.client.control("POST", "/mock/reset")
+        self.assertEqual(klines()[2], recorded("binance_spot_real/http_spot_market_klines.json"))
+
+    def test_request_log(self):
+        before = now_ms()
+        self.fault(kind="429", count=1, path="/api/v3/klines", retry_after=3)
+        self.get("/api/v3/klines", symbol="BTCUSDT", interval="1m", limit=2)
+        self.get("/api/v3/ping")
+        self.mock_orders()  # control requests are not logged
+        log = self.client.control("GET", "/mock/log")[1]["requests"]
+        self.assertEqual([(r["method"], r["path"], r["query"], r["fault"]) for r in log],
+                         [("GET", "/api/v3/klines", "symbol=BTCUSDT&interval=1m&limit=2", "429"),
+                          ("GET", "/api/v3/ping", "", None)])
+        self.assertLessEqual(before, log[0]["time_ms"])
+        self.assertLessEqual(log[0]["time_ms"], log[1]["time_ms"])
+        self.assertLessEqual(log[1]["time_ms"], now_ms() + 1)
+        self.client.control("POST", "/mock/reset")
+        self.assertEqual(self.client.control("GET", "/mock/log"), (200, {"requests": []}))
+
     def test_book_ticker_follows_the_mark(self):
         ticker = recorded("binance_spot_real/http_spot_market_book_ticker.json")
         self.assertEqual(self.get("/api/v3/ticker/bookTicker", symbol="BTCUSDT")[2], ticker)

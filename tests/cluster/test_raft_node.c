@@ -14,6 +14,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -475,6 +476,49 @@ static void test_divergence_halts_trading(void **unused)
     pair_close(&p);
 }
 
+/* A listener added to a node that already leads is told so at once, with the state as applied,
+ * and once: a journal actor restarted under a leader starts the leader's actors. */
+typedef struct late_listener {
+    _Atomic uint32_t told;
+    _Atomic uint64_t term;
+    _Atomic uint64_t last_index;
+} late_listener;
+
+static void late_leading(void *arg, bool leading, uint64_t term, const led_state *state)
+{
+    late_listener *l = arg;
+    if (!leading) return;
+    atomic_fetch_add(&l->told, 1u);
+    atomic_store(&l->term, term);
+    atomic_store(&l->last_index, led_state_last_index(state));
+}
+
+static void test_late_listener_told_leading(void **unused)
+{
+    (void)unused;
+    cluster c;
+    single_open(&c, "solo");
+    clu_status st = {0};
+    for (unsigned waited = 0; waited < 5000 && !st.leading; waited += 10) {
+        sleep_ms(10);
+        clu_node_status(c.nodes[0], &st);
+    }
+    assert_true(st.leading);
+    late_listener l;
+    atomic_init(&l.told, 0u);
+    atomic_init(&l.term, 0u);
+    atomic_init(&l.last_index, 0u);
+    clu_listener listener = {.committed = NULL, .leading = late_leading, .arg = &l};
+    assert_int_equal(clu_node_listen(c.nodes[0], &listener), TK_OK);
+    assert_int_equal(atomic_load(&l.told), 1u); /* before clu_node_listen returned */
+    assert_int_equal(atomic_load(&l.term), st.term);
+    assert_true(atomic_load(&l.last_index) >= 1u); /* its LeaderChanged is applied */
+    sleep_ms(100);
+    assert_int_equal(atomic_load(&l.told), 1u); /* once */
+    clu_node_unlisten(c.nodes[0], &l);
+    cluster_close(&c);
+}
+
 /* The event stream: a subscriber sees every committed event, in order, with its outcome. */
 static void test_event_stream(void **unused)
 {
@@ -541,6 +585,7 @@ int clu_test_raft_node(void)
         cmocka_unit_test(test_equal_replicas_agree),
         cmocka_unit_test(test_divergence_halts_trading),
         cmocka_unit_test(test_event_stream),
+        cmocka_unit_test(test_late_listener_told_leading),
     };
     return cmocka_run_group_tests_name("cluster/raft_node", tests, NULL, NULL);
 }

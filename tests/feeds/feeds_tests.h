@@ -4,5 +4,6 @@
 
 /* Each runs the cmocka group "feeds/<part>" and returns the number of failed tests. */
 int feed_test_file(void);
+int feed_test_live(void);
 
 #endif /* TK_TESTS_FEEDS_FEEDS_TESTS_H */

@@ -5,5 +5,6 @@ int main(void)
 {
     int failed = 0;
     failed += feed_test_file();
+    failed += feed_test_live();
     return failed == 0 ? 0 : 1;
 }
