@@ -69,6 +69,8 @@ typedef struct app_node_config {
     char trading_data[256];     /* the candle file the leader's replay feed reads */
     double trading_speed;       /* replay at this many times real time; 0: as fast as it commits */
     char trading_venue[16];     /* "paper" ("": the default) or "binance" */
+    char trading_feed[16];      /* "replay" ("": the default; of trading_data) or "binance" */
+    char trading_interval[8];   /* the live feed's kline interval ("": 1m) */
     char binance_url[256];      /* the venue's base URL (venue binance) */
     char binance_key_file[256]; /* "": the keys from the environment (docs/venues.md) */
     char order_prefix[16];      /* client order ids' prefix; "": the cluster id */

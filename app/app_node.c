@@ -50,6 +50,8 @@ static const app_key node_keys[] = {
     STR("trading", "data", trading_data, false),
     {"trading", "speed", APP_KEY_DBL, AT(trading_speed), 0, -1, 1000000000, false},
     STR("trading", "venue", trading_venue, false),
+    STR("trading", "feed", trading_feed, false),
+    STR("trading", "interval", trading_interval, false),
     STR("trading", "binance_url", binance_url, false),
     STR("trading", "key_file", binance_key_file, false),
     STR("trading", "prefix", order_prefix, false),
@@ -115,9 +117,10 @@ tk_err app_node_config_load(const char *path, app_node_config *cfg, char *why, s
                    cfg->binance_url[0] != '\0' || cfg->binance_key_file[0] != '\0' ||
                    cfg->order_prefix[0] != '\0' || cfg->webhook_url[0] != '\0' ||
                    cfg->trading_speed != 0.0;
-    if (trading && cfg->trading_data[0] == '\0')
-        bad = "trading.data is required in a trading section (the candles the leader's feed "
-              "replays)";
+    bool live = strcmp(cfg->trading_feed, "binance") == 0;
+    if ((trading || cfg->trading_interval[0] != '\0') && !live && cfg->trading_data[0] == '\0')
+        bad = "trading.data is required in a trading section without feed: binance (the candles "
+              "the leader's feed replays)";
     if (cfg->heartbeat_timeout_ms >= cfg->election_timeout_ms)
         bad = "raft.heartbeat_timeout_ms must be below raft.election_timeout_ms";
     if (bad == NULL) return TK_OK;
@@ -224,7 +227,7 @@ static int node_run(const app_node_config *cfg)
             snprintf(ao.peer_apis[ao.peer_count++], CLU_ADDRESS_BYTES, "%s", cfg->peers[i].api);
     if (err == TK_OK) err = clu_api_start(&ao, &api, text, sizeof(text));
     app_trading *trading = NULL;
-    if (err == TK_OK && cfg->trading_data[0] != '\0')
+    if (err == TK_OK && (cfg->trading_data[0] != '\0' || strcmp(cfg->trading_feed, "binance") == 0))
         err = app_trading_start(cfg, node, &trading, text, sizeof(text));
     int rc = APP_EXIT_OK;
     if (err != TK_OK) {

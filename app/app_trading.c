@@ -22,6 +22,7 @@
 typedef struct leader_view {
     bool instrument_defined; /* the ledger knows the configured symbol */
     int64_t resume_after_ns; /* close of its last bar (0: none) */
+    bool feed_stale;         /* the ledger last heard the feed was stale */
     uint32_t resting_count;  /* open orders, for the paper venue's book */
     exec_order resting[EXEC_BOOK_MAX];
     uint32_t open_count; /* the same, as the ledger has them, for a venue's reconciliation */
@@ -38,6 +39,8 @@ struct app_trading {
     const char *files[1];
     double speed;
     bool binance;                /* the venue: Binance (the venue actor), else the paper venue */
+    bool live_feed;              /* the feed: Binance's klines, else a replay of trading_data */
+    feed_binance_opts feed_opts; /* for the live feed: all but where it starts */
     exec_venue_opts venue_opts;  /* for Binance: all but the open orders */
     net_http *http;              /* for Binance and the risk monitor's alerts */
     risk_monitor_opts risk_opts; /* all but the seed */
@@ -74,6 +77,13 @@ static tk_err start_execution(act_system *sys, act_ref sup, const void *arg, act
 static tk_err start_feed(act_system *sys, act_ref sup, const void *arg, act_ref *out)
 {
     const app_trading *t = arg;
+    if (t->live_feed) { /* Binance's klines, from the bar after the ledger's last */
+        feed_binance_opts b = t->feed_opts;
+        b.start_ms = t->view->resume_after_ns / 1000000;
+        b.stale_at_start = t->view->feed_stale;
+        b.link_to = sup;
+        return feed_binance_spawn(sys, &b, out);
+    }
     feed_actor_opts o = {.files = t->files,
                          .file_count = 1,
                          .speed = t->speed,
@@ -110,6 +120,7 @@ static void *capture(void *arg, const led_state *state)
         if (strcmp(ins.symbol, t->cfg.symbol) != 0) continue;
         v->instrument_defined = true;
         v->resume_after_ns = ins.mark_ts_ns;
+        v->feed_stale = ins.feed == LED_FEED_STALE;
     }
     uint32_t n = exec_book_from_state(state, v->resting, EXEC_BOOK_MAX);
     v->resting_count = n < EXEC_BOOK_MAX ? n : EXEC_BOOK_MAX; /* more: the book refuses them */
@@ -148,7 +159,7 @@ static tk_err bootstrap(act_system *sys, const app_trading *t)
 {
     led_event ev[4];
     memset(ev, 0, sizeof(ev));
-    int64_t ts_ns = first_bar_ns(t->data);
+    int64_t ts_ns = t->live_feed ? tk_clock_wall_ns(tk_clock_system()) : first_bar_ns(t->data);
     for (int i = 0; i < 4; i++) {
         ev[i].version = 1;
         ev[i].ts_ns = ts_ns;
@@ -295,6 +306,33 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
             return err;
         }
     }
+    t->live_feed = strcmp(cfg->trading_feed, "binance") == 0;
+    if (!t->live_feed && cfg->trading_feed[0] != '\0' && strcmp(cfg->trading_feed, "replay") != 0) {
+        snprintf(why, why_size, "trading.feed: '%s' is neither replay nor binance",
+                 cfg->trading_feed);
+        free(t);
+        return TK_EINVAL;
+    }
+    if (t->live_feed) {
+        feed_binance_opts *f = &t->feed_opts;
+        snprintf(f->base_url, sizeof(f->base_url), "%s", cfg->binance_url);
+        memcpy(f->symbol, t->cfg.symbol, sizeof(f->symbol));
+        snprintf(f->interval, sizeof(f->interval), "%s",
+                 cfg->trading_interval[0] != '\0' ? cfg->trading_interval : "1m");
+        f->poll_ms = 1000;
+        f->stale_after_ms = cfg->risk_feed_stale_ms > 0 ? cfg->risk_feed_stale_ms : 30000;
+        f->weight_limit_1m = 1000;
+        f->clock = tk_clock_system();
+        f->mailbox_capacity = 64;
+        if (cfg->binance_url[0] == '\0' || feed_binance_interval_ms(f->interval) == 0) {
+            snprintf(why, why_size,
+                     "trading: the binance feed needs binance_url and an interval Binance knows "
+                     "('%s')",
+                     f->interval);
+            free(t);
+            return TK_EINVAL;
+        }
+    }
     risk_monitor_opts *ro = &t->risk_opts;
     ro->watch.venue_error_window = cfg->risk_venue_error_window;
     ro->watch.venue_error_max = cfg->risk_venue_error_max;
@@ -327,9 +365,10 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
         free(t);
         return err;
     }
-    if (t->binance || ro->webhook_url != NULL) {
+    if (t->binance || t->live_feed || ro->webhook_url != NULL) {
         err = net_http_open(t->sys, NULL, &t->http);
         t->venue_opts.http = t->http;
+        t->feed_opts.http = t->http;
         ro->http = t->http;
         if (err != TK_OK) {
             snprintf(why, why_size, "trading: cannot start the HTTP client: %s", tk_err_str(err));

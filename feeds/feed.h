@@ -260,6 +260,7 @@ typedef struct feed_binance_opts {
                                   died in a stale episode): the first bar brings FeedHealth ok */
     feed_binance_stats *stats; /* borrowed, outlives the actor; NULL for none */
     uint32_t mailbox_capacity; /* 4 .. ACT_MAILBOX_DEPTH_MAX */
+    act_ref link_to;           /* its supervisor (ACT_REF_NONE: none) */
 } feed_binance_opts;
 
 /* Spawn the live feed (opts is copied). It asks for klines from start_ms (or for the latest

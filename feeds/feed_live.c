@@ -540,7 +540,7 @@ tk_err feed_binance_spawn(act_system *sys, const feed_binance_opts *opts, act_re
                             .state_size_bytes = sizeof(live_state),
                             .arg = opts,
                             .mailbox_capacity = opts->mailbox_capacity,
-                            .link_to = ACT_REF_NONE,
+                            .link_to = opts->link_to,
                             .trap_exit = false};
     return act_spawn(sys, &spawn, out_ref);
 }
