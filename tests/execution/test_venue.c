@@ -335,7 +335,7 @@ static const led_commit *seen_index(const fx *f, uint64_t index)
     for (uint32_t i = 0; i < f->seen_count; i++)
         if (f->seen_log[i].index == index) return &f->seen_log[i];
     fail_msg("no commit with index %llu", (unsigned long long)index);
-    return NULL;
+    abort(); /* not reached: fail_msg leaves the test */
 }
 
 static void seen_print(const fx *f)
@@ -361,6 +361,7 @@ static const led_commit *seen_await_at(fx *f, led_event_type type, uint64_t orde
         seen_print(f);
         fail_msg("line %d: no %s for order %llu within %u ms", line, led_event_type_name(type),
                  (unsigned long long)order_index, WAIT_MS);
+        abort(); /* not reached: fail_msg leaves the test */
     }
     if (c->outcome.result != LED_APPLIED) {
         seen_print(f);

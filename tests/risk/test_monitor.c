@@ -332,7 +332,7 @@ static const led_commit *seen_nth(const fx *f, led_event_type type, uint32_t nth
     for (uint32_t i = 0; i < f->seen_count; i++)
         if (f->seen_log[i].ev.type == type && nth-- == 0) return &f->seen_log[i];
     fail_msg("no commit #%u of type %s", nth, led_event_type_name(type));
-    return NULL;
+    abort(); /* not reached: fail_msg leaves the test */
 }
 
 static const led_commit *seen_index(const fx *f, uint64_t index)
@@ -340,7 +340,7 @@ static const led_commit *seen_index(const fx *f, uint64_t index)
     for (uint32_t i = 0; i < f->seen_count; i++)
         if (f->seen_log[i].index == index) return &f->seen_log[i];
     fail_msg("no commit with index %llu", (unsigned long long)index);
-    return NULL;
+    abort(); /* not reached: fail_msg leaves the test */
 }
 
 /* Wait (bounded) until count commits of type were seen. */
