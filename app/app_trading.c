@@ -1,8 +1,8 @@
 /* A node's trading actors (DESIGN.md, "A node's supervision tree"; docs/operations.md,
  * "Trading on a node"): the journal actor over the Raft node, the strategy on every node (warm
  * at failover; only the leader's proposals reach the log), and the leader-only `active`
- * supervisor (the venue's execution actor and the feed), started when the node leads with what
- * the ledger held at that moment and stopped when it no longer leads. */
+ * supervisor (the execution actor, the risk monitor and the feed), started when the node leads
+ * with what the ledger held at that moment and stopped when it no longer leads. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +19,10 @@
 
 /* What a new leader's actors start from: read on the node's loop thread as it starts leading
  * (clu_leader_hooks.capture), consistent with every event published before. */
+typedef struct app_trading app_trading;
+
 typedef struct leader_view {
+    const app_trading *t;    /* whose: the children's start functions get the view */
     bool instrument_defined; /* the ledger knows the configured symbol */
     int64_t resume_after_ns; /* close of its last bar (0: none) */
     bool feed_stale;         /* the ledger last heard the feed was stale */
@@ -47,8 +50,9 @@ struct app_trading {
     char webhook_url[NET_URL_BYTES], webhook_chat_id[64];
     _Atomic bool leading; /* the venue actor's fence */
     /* the journal actor's thread only */
-    leader_view *view; /* the current leadership's, owned; NULL when following */
-    act_ref active;    /* the leader's supervisor; ACT_REF_NONE when following */
+    leader_view *view;    /* the current leadership's, owned; NULL when following */
+    leader_view *retired; /* the last one's, kept while its supervisor may still be ending */
+    act_ref active;       /* the leader's supervisor; ACT_REF_NONE when following */
     sup_child_spec children[3];
     sup_spec active_spec;
 };
@@ -57,18 +61,19 @@ struct app_trading {
 
 static tk_err start_execution(act_system *sys, act_ref sup, const void *arg, act_ref *out)
 {
-    const app_trading *t = arg;
+    const leader_view *view = arg;
+    const app_trading *t = view->t;
     if (t->binance) {
         exec_venue_opts o = t->venue_opts;
-        o.open = t->view->open;
-        o.open_count = t->view->open_count;
+        o.open = view->open;
+        o.open_count = view->open_count;
         o.link_to = sup;
         return exec_venue_spawn(sys, &o, out);
     }
     exec_actor_opts o = {.venue = t->cfg.venue,
                          .mailbox_capacity = TRADING_MAILBOX,
-                         .resting = t->view->resting,
-                         .resting_count = t->view->resting_count,
+                         .resting = view->resting,
+                         .resting_count = view->resting_count,
                          .link_to = sup};
     memcpy(o.fee_asset, t->cfg.quote, sizeof(o.fee_asset));
     return exec_actor_spawn(sys, &o, out);
@@ -76,11 +81,12 @@ static tk_err start_execution(act_system *sys, act_ref sup, const void *arg, act
 
 static tk_err start_feed(act_system *sys, act_ref sup, const void *arg, act_ref *out)
 {
-    const app_trading *t = arg;
+    const leader_view *view = arg;
+    const app_trading *t = view->t;
     if (t->live_feed) { /* Binance's klines, from the bar after the ledger's last */
         feed_binance_opts b = t->feed_opts;
-        b.start_ms = t->view->resume_after_ns / 1000000;
-        b.stale_at_start = t->view->feed_stale;
+        b.start_ms = view->resume_after_ns / 1000000;
+        b.stale_at_start = view->feed_stale;
         b.link_to = sup;
         return feed_binance_spawn(sys, &b, out);
     }
@@ -89,7 +95,7 @@ static tk_err start_feed(act_system *sys, act_ref sup, const void *arg, act_ref 
                          .speed = t->speed,
                          .report_to = ACT_REF_NONE,
                          .progress = NULL,
-                         .resume_after_ns = t->view->resume_after_ns,
+                         .resume_after_ns = view->resume_after_ns,
                          .link_to = sup};
     memcpy(o.symbol, t->cfg.symbol, sizeof(o.symbol));
     return feed_actor_spawn(sys, &o, out);
@@ -97,9 +103,10 @@ static tk_err start_feed(act_system *sys, act_ref sup, const void *arg, act_ref 
 
 static tk_err start_risk(act_system *sys, act_ref sup, const void *arg, act_ref *out)
 {
-    const app_trading *t = arg;
+    const leader_view *view = arg;
+    const app_trading *t = view->t;
     risk_monitor_opts o = t->risk_opts;
-    o.watch = t->view->watch; /* the seed, with the rules' settings copied in below */
+    o.watch = view->watch; /* the seed, with the rules' settings copied in below */
     o.watch.venue_error_window = t->risk_opts.watch.venue_error_window;
     o.watch.venue_error_max = t->risk_opts.watch.venue_error_max;
     o.watch.feed_stale_ms = t->risk_opts.watch.feed_stale_ms;
@@ -112,6 +119,7 @@ static void *capture(void *arg, const led_state *state)
     const app_trading *t = arg;
     leader_view *v = calloc(1, sizeof(*v));
     if (v == NULL) return NULL; /* start refuses to run without it */
+    v->t = t;
     led_account acct;
     led_state_account(state, &acct);
     for (uint32_t i = 0; i < acct.instrument_count; i++) {
@@ -197,6 +205,8 @@ static tk_err start(void *arg, act_system *sys, void *view)
     if (view == NULL) return TK_ENOMEM;
     TK_ASSERT(t->view == NULL && act_ref_is_none(t->active));
     t->view = view;
+    for (uint32_t i = 0; i < t->active_spec.child_count; i++) /* each restart reads it */
+        t->children[i].arg = view;
     atomic_store_explicit(&t->leading, true, memory_order_release);
     tk_err err = t->view->instrument_defined ? TK_OK : bootstrap(sys, t);
     if (err == TK_OK) err = sup_start(sys, &t->active_spec, ACT_REF_NONE, &t->active);
@@ -216,7 +226,8 @@ static void stop(void *arg, act_system *sys)
         TK_LOG(TK_LOG_INFO, "trading", "leader's actors stopped", TK_LOG_ERR("err", err));
     }
     t->active = ACT_REF_NONE;
-    free(t->view); /* the children copied what they needed at their start */
+    free(t->retired); /* two leaderships ago: its supervisor has long ended */
+    t->retired = t->view;
     t->view = NULL;
 }
 
@@ -228,7 +239,7 @@ static void active_spec_init(app_trading *t)
                              .shutdown = SUP_SHUTDOWN_TIMEOUT,
                              .shutdown_timeout_ms = 1000,
                              .type = SUP_WORKER,
-                             .arg = t};
+                             .arg = NULL}; /* the leadership's view, set by start */
     t->children[0] = worker;
     snprintf(t->children[0].id, SUP_ID_BYTES, "execution");
     t->children[0].start = start_execution;
@@ -407,5 +418,6 @@ void app_trading_stop(app_trading *t)
     net_http_close(t->http);  /* requests in flight end; nothing new leaves */
     act_system_close(t->sys); /* the journal actor's terminate stops the leader's actors */
     free(t->view);
+    free(t->retired);
     free(t);
 }
