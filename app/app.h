@@ -101,6 +101,11 @@ TK_MUST_USE tk_err app_trading_start(const app_node_config *cfg, clu_node *node,
 /* Stop the actors (the leader's first). NULL is a no-op. Before clu_node_stop. */
 void app_trading_stop(app_trading *t);
 
+/* The open time of the first bar of a candle file (ns since the epoch), to date the events
+ * that come before the bars; 0 if the file cannot be read or has no bar (the feed then reports
+ * why). */
+int64_t app_first_bar_ns(const char *path);
+
 /* The backtest report (report.json, trades.csv, report.html in out_dir, and the table on stdout)
  * of the ledger in the store at store_dir, replayed and checked from its first event, as a
  * backtest of config (NULL: the defaults) over data_file (which gives the bar interval and,

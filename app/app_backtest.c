@@ -124,38 +124,16 @@ static void record_free(bt_record *r)
  * strategy's switch, at the time of the first bar. */
 static tk_err bootstrap(clu_journal *journal, const app_config *cfg, int64_t ts_ns, es_error *why)
 {
-    led_event ev[4];
-    memset(ev, 0, sizeof(ev));
-    for (int i = 0; i < 4; i++) {
-        ev[i].version = 1;
-        ev[i].ts_ns = ts_ns;
-    }
-    ev[0].type = LED_EV_INSTRUMENT_DEFINED;
-    struct led_ev_instrument_defined *ins = &ev[0].u.instrument_defined;
-    memcpy(ins->symbol, cfg->symbol, sizeof(ins->symbol));
-    memcpy(ins->base, cfg->base, sizeof(ins->base));
-    memcpy(ins->quote, cfg->quote, sizeof(ins->quote));
-    ins->tick_e8 = cfg->tick_e8;
-    ins->lot_e8 = cfg->lot_e8;
-    ins->min_notional_e8 = cfg->min_notional_e8;
-    ev[1].type = LED_EV_BALANCE_ADJUSTED;
-    memcpy(ev[1].u.balance_adjusted.asset, cfg->quote, sizeof(ev[1].u.balance_adjusted.asset));
-    ev[1].u.balance_adjusted.delta_e8 = cfg->initial_equity_e8;
-    snprintf(ev[1].u.balance_adjusted.reason, LED_TEXT_BYTES, "backtest initial equity");
-    ev[2].type = LED_EV_RISK_LIMITS_SET;
-    ev[2].u.risk_limits_set = cfg->risk;
-    ev[3].type = LED_EV_STRATEGY_ENABLED;
-    memcpy(ev[3].u.strategy_enabled.strategy, cfg->strategy, LED_NAME_BYTES);
-    ev[3].u.strategy_enabled.enabled = true;
+    led_event ev[APP_BOOTSTRAP_EVENTS];
+    app_config_bootstrap(cfg, ts_ns, "backtest initial equity", ev);
     tk_err err = TK_OK;
-    for (int i = 0; i < 4 && err == TK_OK; i++)
+    for (uint32_t i = 0; i < APP_BOOTSTRAP_EVENTS && err == TK_OK; i++)
         err = clu_journal_propose(journal, &ev[i], NULL, why);
     if (err == TK_OK) err = clu_journal_flush(journal, why);
     return err;
 }
 
-/* The first bar's open time, to date the bootstrap events; the feed reports bad files. */
-static int64_t first_bar_ns(const char *path)
+int64_t app_first_bar_ns(const char *path)
 {
     feed_file *f = NULL;
     feed_bar bar;
@@ -382,7 +360,7 @@ static int bt_run(const bt_opts *o, const app_config *cfg)
         rec.state = clu_journal_state(journal);
         err = clu_journal_subscribe(journal, record_commit, &rec);
     }
-    if (err == TK_OK) err = bootstrap(journal, cfg, first_bar_ns(o->data[0]), &why);
+    if (err == TK_OK) err = bootstrap(journal, cfg, app_first_bar_ns(o->data[0]), &why);
     if (err == TK_OK) err = run_graph(journal, cfg, o, &fr);
     if (err == TK_OK) err = clu_journal_checkpoint(journal, &why); /* the tail of the run */
     if (err != TK_OK) {

@@ -154,3 +154,31 @@ tk_err app_config_strategy(app_config *cfg, const strat_engine **out_engine,
     if (err != TK_OK) snprintf(why, why_size, "strategy %s: %s", cfg->strategy, rule);
     return err;
 }
+
+void app_config_bootstrap(const app_config *cfg, int64_t ts_ns, const char *reason,
+                          led_event out[APP_BOOTSTRAP_EVENTS])
+{
+    TK_ASSERT(cfg != NULL && reason != NULL && out != NULL);
+    memset(out, 0, APP_BOOTSTRAP_EVENTS * sizeof(out[0]));
+    for (uint32_t i = 0; i < APP_BOOTSTRAP_EVENTS; i++) {
+        out[i].version = 1;
+        out[i].ts_ns = ts_ns;
+    }
+    out[0].type = LED_EV_INSTRUMENT_DEFINED;
+    struct led_ev_instrument_defined *ins = &out[0].u.instrument_defined;
+    memcpy(ins->symbol, cfg->symbol, sizeof(ins->symbol));
+    memcpy(ins->base, cfg->base, sizeof(ins->base));
+    memcpy(ins->quote, cfg->quote, sizeof(ins->quote));
+    ins->tick_e8 = cfg->tick_e8;
+    ins->lot_e8 = cfg->lot_e8;
+    ins->min_notional_e8 = cfg->min_notional_e8;
+    out[1].type = LED_EV_BALANCE_ADJUSTED;
+    memcpy(out[1].u.balance_adjusted.asset, cfg->quote, sizeof(out[1].u.balance_adjusted.asset));
+    out[1].u.balance_adjusted.delta_e8 = cfg->initial_equity_e8;
+    snprintf(out[1].u.balance_adjusted.reason, LED_TEXT_BYTES, "%s", reason);
+    out[2].type = LED_EV_RISK_LIMITS_SET;
+    out[2].u.risk_limits_set = cfg->risk;
+    out[3].type = LED_EV_STRATEGY_ENABLED;
+    memcpy(out[3].u.strategy_enabled.strategy, cfg->strategy, LED_NAME_BYTES);
+    out[3].u.strategy_enabled.enabled = true;
+}

@@ -38,4 +38,13 @@ TK_MUST_USE tk_err app_config_load(const char *path, app_config *cfg, char *why,
 TK_MUST_USE tk_err app_config_strategy(app_config *cfg, const strat_engine **out_engine,
                                        const void **out_params, char *why, size_t why_size);
 
+#define APP_BOOTSTRAP_EVENTS 4u
+
+/* The events a ledger needs before the first bar, stamped ts_ns, into out: InstrumentDefined
+ * (cfg's symbol, assets, tick, lot, min notional), BalanceAdjusted (initial equity in the quote
+ * asset, with reason), RiskLimitsSet (cfg->risk) and StrategyEnabled (cfg->strategy). Keys are
+ * left empty for the caller. */
+void app_config_bootstrap(const app_config *cfg, int64_t ts_ns, const char *reason,
+                          led_event out[APP_BOOTSTRAP_EVENTS]);
+
 #endif /* TK_APP_APP_CONFIG_H */

@@ -147,53 +147,20 @@ static void release(void *arg, void *view)
     free(view);
 }
 
-/* The first bar's open time, to date the bootstrap events (0 if the file has none). */
-static int64_t first_bar_ns(const char *path)
-{
-    feed_file *f = NULL;
-    feed_bar bar;
-    int64_t ts = 0;
-    if (feed_file_open(path, tk_mem_system(), &f, NULL) == TK_OK &&
-        feed_file_next(f, &bar, NULL) == TK_OK)
-        ts = bar.open_ts_ns;
-    feed_file_close(f);
-    return ts;
-}
-
 /* A ledger without the instrument: the instrument, the deposit, the risk limits and the
  * strategy's switch, proposed once by the first leader (a later leader finds the instrument;
  * the keys make a lost-and-repeated proposal harmless). */
 static tk_err bootstrap(act_system *sys, const app_trading *t)
 {
-    led_event ev[4];
-    memset(ev, 0, sizeof(ev));
-    int64_t ts_ns = t->live_feed ? tk_clock_wall_ns(tk_clock_system()) : first_bar_ns(t->data);
-    for (int i = 0; i < 4; i++) {
-        ev[i].version = 1;
-        ev[i].ts_ns = ts_ns;
-        snprintf(ev[i].key, sizeof(ev[i].key), "bootstrap:%s:%d", t->cfg.symbol, i);
-    }
-    ev[0].type = LED_EV_INSTRUMENT_DEFINED;
-    struct led_ev_instrument_defined *ins = &ev[0].u.instrument_defined;
-    memcpy(ins->symbol, t->cfg.symbol, sizeof(ins->symbol));
-    memcpy(ins->base, t->cfg.base, sizeof(ins->base));
-    memcpy(ins->quote, t->cfg.quote, sizeof(ins->quote));
-    ins->tick_e8 = t->cfg.tick_e8;
-    ins->lot_e8 = t->cfg.lot_e8;
-    ins->min_notional_e8 = t->cfg.min_notional_e8;
-    ev[1].type = LED_EV_BALANCE_ADJUSTED;
-    memcpy(ev[1].u.balance_adjusted.asset, t->cfg.quote, sizeof(ev[1].u.balance_adjusted.asset));
-    ev[1].u.balance_adjusted.delta_e8 = t->cfg.initial_equity_e8;
-    snprintf(ev[1].u.balance_adjusted.reason, LED_TEXT_BYTES, "initial equity");
-    ev[2].type = LED_EV_RISK_LIMITS_SET;
-    ev[2].u.risk_limits_set = t->cfg.risk;
-    ev[3].type = LED_EV_STRATEGY_ENABLED;
-    memcpy(ev[3].u.strategy_enabled.strategy, t->cfg.strategy, LED_NAME_BYTES);
-    ev[3].u.strategy_enabled.enabled = true;
+    led_event ev[APP_BOOTSTRAP_EVENTS];
+    int64_t ts_ns = t->live_feed ? tk_clock_wall_ns(tk_clock_system()) : app_first_bar_ns(t->data);
+    app_config_bootstrap(&t->cfg, ts_ns, "initial equity", ev);
+    for (uint32_t i = 0; i < APP_BOOTSTRAP_EVENTS; i++)
+        snprintf(ev[i].key, sizeof(ev[i].key), "bootstrap:%s:%u", t->cfg.symbol, i);
     act_named journal = ACT_NAMED(LED_JOURNAL_NAME);
     led_propose_flags flags = LED_PROPOSE_PLAIN;
     tk_err err = TK_OK;
-    for (int i = 0; i < 4 && err == TK_OK; i++)
+    for (uint32_t i = 0; i < APP_BOOTSTRAP_EVENTS && err == TK_OK; i++)
         err = act_send_named_copy(sys, &journal, ACT_REF_NONE, LED_MSG_PROPOSE, &flags,
                                   sizeof(flags), &ev[i], sizeof(ev[i]));
     return err;

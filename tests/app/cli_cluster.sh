@@ -31,21 +31,7 @@ token="test-token-$RANDOM$RANDOM"
 
 # A base port with 4 x 3 free ports above it, below the ephemeral range (32768 and up) so that
 # no outgoing connection takes one of them later.
-base=$(python3 - <<'PY'
-import random, socket
-for _ in range(200):
-    b = random.randrange(20000, 32000, 10)
-    try:
-        socks = []
-        for k in range(4):
-            for n in range(1, 4):
-                s = socket.socket(); s.bind(("127.0.0.1", b + 100 * k + n)); socks.append(s)
-        print(b)
-        break
-    except OSError:
-        pass
-PY
-)
+base=$(python3 "$(dirname "$0")/free_base_port.py")
 [ -n "$base" ] || { echo "FAIL: no free ports" >&2; exit 1; }
 api() { echo "tcp://127.0.0.1:$((base + 100 + $1))"; }
 

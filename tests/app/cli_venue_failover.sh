@@ -61,21 +61,7 @@ trading:
   key_file: $work/keys
   prefix: tk
 YAML
-base=$(python3 - <<'PY'
-import random, socket
-for _ in range(200):
-    b = random.randrange(20000, 32000, 10)
-    try:
-        socks = []
-        for k in range(4):
-            for n in range(1, 4):
-                s = socket.socket(); s.bind(("127.0.0.1", b + 100 * k + n)); socks.append(s)
-        print(b)
-        break
-    except OSError:
-        pass
-PY
-)
+base=$(python3 "$(dirname "$0")/free_base_port.py")
 [ -n "$base" ] || { echo "FAIL: no free ports" >&2; exit 1; }
 "$troika" cluster up --dir "$work/cluster" --base-port "$base" --trading "$work/trading.yaml" \
   >"$work/up.log" 2>&1 || { echo "FAIL: cluster up" >&2; cat "$work/up.log"; exit 1; }
