@@ -29,63 +29,17 @@
 #include "exec.h"
 #include "exec_tests.h"
 #include "tk_test.h"
+#include "tk_test_spy.h"
 
 #define WAIT_MS   8000u /* anything awaited arrives within this, or the test fails */
 #define SETTLE_MS 400u  /* after the awaited: a few polls, in which nothing more may happen */
 #define SEEN_MAX  512u
 #define OPEN_MAX  16u
-#define MSG_SEEN  (ACT_MSG_USER + 0x7e01u) /* spy -> test: a copy of a commit */
 #define E8        ((int64_t)LED_SCALE)
 #define MARK      "60000"
 #define ASK_E8    (60000 * E8 + E8 / 100) /* the mock's ask: the mark + 0.01 */
 
 static tk_test_mock mock; /* one mock for the group, reset before each case */
-
-/* ---- The spy: a strategies member that copies every commit to the test's port --------------- */
-
-typedef struct spy_state {
-    act_ref to;
-    act_named journal;
-} spy_state;
-
-static tk_err spy_init(act_ctx *ctx, void *state, const void *arg)
-{
-    spy_state *s = state;
-    s->to = *(const act_ref *)arg;
-    s->journal = ACT_NAMED(LED_JOURNAL_NAME);
-    return act_group_join(act_ctx_system(ctx), LED_GROUP_STRATEGIES, act_self(ctx));
-}
-
-static tk_err spy_handle(act_ctx *ctx, void *state, act_msg *msg)
-{
-    spy_state *s = state;
-    act_system *sys = act_ctx_system(ctx);
-    if (msg->type != LED_MSG_COMMITTED || msg->ptr == NULL)
-        return act_fail(ctx, TK_EINVAL, "spy: unexpected message %u", msg->type);
-    const led_commit *c = msg->ptr;
-    led_commit *copy = malloc(sizeof(*copy));
-    act_msg *out = act_msg_alloc(sys);
-    if (copy == NULL || out == NULL) {
-        free(copy);
-        act_msg_free(sys, out);
-        return act_fail(ctx, TK_ENOMEM, "spy: no memory");
-    }
-    *copy = *c;
-    out->type = MSG_SEEN;
-    out->ptr = copy;
-    out->ptr_free = free;
-    tk_err err = act_send(sys, s->to, out);
-    if (err != TK_OK) {
-        act_msg_free(sys, out);
-        return act_fail(ctx, err, "spy: the test's port");
-    }
-    led_ack ack = {.index = c->index, .flags = 0}; /* after the copy: IDLE comes after it */
-    return act_send_named(sys, &s->journal, act_self(ctx), LED_MSG_ACK, &ack, sizeof(ack), NULL,
-                          NULL);
-}
-
-static const act_behaviour spy_behaviour = {
-    .name = "venue_test_spy", .init = spy_init, .handle = spy_handle, .terminate = NULL};
 
 /* ---- The graph --------------------------------------------------------------------------------
  */
@@ -284,7 +238,7 @@ static exec_binance_status mock_place(fx *f, const char *cid, led_side side, led
 /* Record msg if it is a spy's copy (then free it and return true). */
 static bool seen_take(fx *f, act_msg *msg)
 {
-    if (msg->type != MSG_SEEN) return false;
+    if (msg->type != TK_TEST_MSG_SEEN) return false;
     assert_true(f->seen_count < SEEN_MAX);
     f->seen_log[f->seen_count++] = *(const led_commit *)msg->ptr;
     act_msg_free(f->sys, msg);
@@ -496,14 +450,8 @@ static void fx_start(fx *f)
     assert_int_equal(clu_journal_actor_spawn(f->sys, f->journal, 1024, &journal_ref), TK_OK);
     assert_int_equal(act_port_open(f->sys, 2u * SEEN_MAX, &f->driver), TK_OK);
     act_ref seen_ref = act_port_ref(f->driver);
-    act_spawn_opts spy = {.behaviour = &spy_behaviour,
-                          .state_size_bytes = sizeof(spy_state),
-                          .arg = &seen_ref,
-                          .mailbox_capacity = 256,
-                          .link_to = ACT_REF_NONE,
-                          .trap_exit = false};
     act_ref spy_ref;
-    assert_int_equal(act_spawn(f->sys, &spy, &spy_ref), TK_OK);
+    assert_int_equal(tk_test_spy_spawn(f->sys, seen_ref, &spy_ref), TK_OK);
     f->to_journal = ACT_NAMED(LED_JOURNAL_NAME);
     f->creds = (exec_binance_venue){.recv_window_ms = 5000, .time_offset_ms = 0};
     snprintf(f->creds.base_url, sizeof(f->creds.base_url), "%s", mock.url);

@@ -30,12 +30,12 @@
 #include "risk.h"
 #include "risk_tests.h"
 #include "tk_test.h"
+#include "tk_test_spy.h"
 
 #define WAIT_MS         5000u /* anything awaited arrives within this, or the test fails */
 #define SEEN_MAX        256u
 #define HOOK_BODIES_MAX 16u
 #define HOOK_BODY_BYTES 1024u
-#define MSG_SEEN        (ACT_MSG_USER + 0x7e00u) /* spy -> test: a copy of a commit */
 #define E8              ((int64_t)LED_SCALE)
 #define DAY_NS          86400000000000LL
 #define DAY0            20000 /* 2024-10-04, UTC */
@@ -147,52 +147,6 @@ static uint32_t hook_wait(hook *h, uint32_t count, uint32_t timeout_ms)
     return got;
 }
 
-/* ---- The spy: a strategies member that copies every commit to the test's port ------------- */
-
-typedef struct spy_state {
-    act_ref to;
-    act_named journal;
-} spy_state;
-
-static tk_err spy_init(act_ctx *ctx, void *state, const void *arg)
-{
-    spy_state *s = state;
-    s->to = *(const act_ref *)arg;
-    s->journal = ACT_NAMED(LED_JOURNAL_NAME);
-    return act_group_join(act_ctx_system(ctx), LED_GROUP_STRATEGIES, act_self(ctx));
-}
-
-static tk_err spy_handle(act_ctx *ctx, void *state, act_msg *msg)
-{
-    spy_state *s = state;
-    act_system *sys = act_ctx_system(ctx);
-    if (msg->type != LED_MSG_COMMITTED || msg->ptr == NULL)
-        return act_fail(ctx, TK_EINVAL, "spy: unexpected message %u", msg->type);
-    const led_commit *c = msg->ptr;
-    led_commit *copy = malloc(sizeof(*copy));
-    act_msg *out = act_msg_alloc(sys);
-    if (copy == NULL || out == NULL) {
-        free(copy);
-        act_msg_free(sys, out);
-        return act_fail(ctx, TK_ENOMEM, "spy: no memory");
-    }
-    *copy = *c;
-    out->type = MSG_SEEN;
-    out->ptr = copy;
-    out->ptr_free = free;
-    tk_err err = act_send(sys, s->to, out);
-    if (err != TK_OK) {
-        act_msg_free(sys, out);
-        return act_fail(ctx, err, "spy: the test's port");
-    }
-    led_ack ack = {.index = c->index, .flags = 0}; /* after the copy: IDLE comes after it */
-    return act_send_named(sys, &s->journal, act_self(ctx), LED_MSG_ACK, &ack, sizeof(ack), NULL,
-                          NULL);
-}
-
-static const act_behaviour spy_behaviour = {
-    .name = "risk_test_spy", .init = spy_init, .handle = spy_handle, .terminate = NULL};
-
 /* ---- The graph --------------------------------------------------------------------------------
  */
 
@@ -285,14 +239,8 @@ static void fx_start(fx *f, const fx_opts *o)
      * before it sends IDLE; so every copy an event caused is ahead of its IDLE. */
     assert_int_equal(act_port_open(f->sys, 2u * SEEN_MAX, &f->driver), TK_OK);
     act_ref seen_ref = act_port_ref(f->driver);
-    act_spawn_opts spy = {.behaviour = &spy_behaviour,
-                          .state_size_bytes = sizeof(spy_state),
-                          .arg = &seen_ref,
-                          .mailbox_capacity = 256,
-                          .link_to = ACT_REF_NONE,
-                          .trap_exit = false};
     act_ref spy_ref;
-    assert_int_equal(act_spawn(f->sys, &spy, &spy_ref), TK_OK);
+    assert_int_equal(tk_test_spy_spawn(f->sys, seen_ref, &spy_ref), TK_OK);
     assert_int_equal(risk_monitor_spawn(f->sys, &mo, &f->monitor), TK_OK);
     f->to_journal = ACT_NAMED(LED_JOURNAL_NAME);
     f->ts_ns = DAY0 * DAY_NS + 3600 * 1000000000LL;
@@ -301,7 +249,7 @@ static void fx_start(fx *f, const fx_opts *o)
 /* Record msg if it is a spy's copy (then free it and return true). */
 static bool seen_take(fx *f, act_msg *msg)
 {
-    if (msg->type != MSG_SEEN) return false;
+    if (msg->type != TK_TEST_MSG_SEEN) return false;
     assert_true(f->seen_count < SEEN_MAX);
     f->seen_log[f->seen_count++] = *(const led_commit *)msg->ptr;
     act_msg_free(f->sys, msg);
