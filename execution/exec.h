@@ -236,6 +236,14 @@ typedef struct exec_binance_error {
 TK_MUST_USE tk_err exec_binance_parse_order(const net_response *resp, exec_binance_order *out,
                                             exec_binance_error *err);
 
+/* The orders of an openOrders answer into out (up to max; *out_count written), each checked
+ * as exec_binance_parse_order checks one; an item missing a field is left out. Errors: as
+ * exec_binance_parse_order (TK_EINVAL: not a list), TK_EFULL (more than max: the first max are
+ * in out). */
+TK_MUST_USE tk_err exec_binance_parse_open_orders(const net_response *resp, exec_binance_order *out,
+                                                  size_t max, size_t *out_count,
+                                                  exec_binance_error *err);
+
 /* The fills of an order from a myTrades answer into out->fills (replacing them); errors as
  * exec_binance_parse_order. */
 TK_MUST_USE tk_err exec_binance_parse_trades(const net_response *resp, exec_binance_order *out,

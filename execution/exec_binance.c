@@ -348,13 +348,10 @@ static bool fills_of(const json_t *array, exec_binance_order *out)
     return true;
 }
 
-tk_err exec_binance_parse_order(const net_response *resp, exec_binance_order *out,
-                                exec_binance_error *err)
+/* One order object of Binance's (an answer to new order, query or cancel, or an item of
+ * openOrders) into *out; false when a field troika needs is missing. */
+static bool order_of(const json_t *body, exec_binance_order *out)
 {
-    TK_ASSERT(resp != NULL && out != NULL && err != NULL);
-    json_t *body = NULL;
-    tk_err v = verdict(resp, &body, err);
-    if (v != TK_OK) return v;
     memset(out, 0, sizeof(*out));
     char status[32], side[8], type[16];
     bool ok =
@@ -367,16 +364,55 @@ tk_err exec_binance_parse_order(const net_response *resp, exec_binance_order *ou
         decimal_field(body, "origQty", &out->qty_e8) &&
         decimal_field(body, "price", &out->price_e8) &&
         decimal_field(body, "executedQty", &out->executed_qty_e8);
-    if (ok) {
-        out->side = strcmp(side, "SELL") == 0 ? LED_SIDE_SELL : LED_SIDE_BUY;
-        out->kind = strcmp(type, "MARKET") == 0 ? LED_ORDER_MARKET : LED_ORDER_LIMIT;
-        const json_t *fills = json_object_get(body, "fills");
-        ok = fills == NULL || fills_of(fills, out);
-    }
+    if (!ok) return false;
+    out->side = strcmp(side, "SELL") == 0 ? LED_SIDE_SELL : LED_SIDE_BUY;
+    out->kind = strcmp(type, "MARKET") == 0 ? LED_ORDER_MARKET : LED_ORDER_LIMIT;
+    const json_t *fills = json_object_get(body, "fills");
+    return fills == NULL || fills_of(fills, out);
+}
+
+tk_err exec_binance_parse_order(const net_response *resp, exec_binance_order *out,
+                                exec_binance_error *err)
+{
+    TK_ASSERT(resp != NULL && out != NULL && err != NULL);
+    json_t *body = NULL;
+    tk_err v = verdict(resp, &body, err);
+    if (v != TK_OK) return v;
+    bool ok = order_of(body, out);
     json_decref(body);
     if (!ok) {
         snprintf(err->msg, sizeof(err->msg), "%s", "an order answer missing a field");
         return TK_EINVAL;
+    }
+    return TK_OK;
+}
+
+tk_err exec_binance_parse_open_orders(const net_response *resp, exec_binance_order *out, size_t max,
+                                      size_t *out_count, exec_binance_error *err)
+{
+    TK_ASSERT(resp != NULL && (out != NULL || max == 0) && out_count != NULL && err != NULL);
+    *out_count = 0;
+    json_t *body = NULL;
+    tk_err v = verdict(resp, &body, err);
+    if (v != TK_OK) return v;
+    size_t i;
+    json_t *item;
+    bool ok = json_is_array(body);
+    json_array_foreach(body, i, item)
+    {
+        if (!ok || *out_count == max) break;
+        exec_binance_order o;
+        if (order_of(item, &o)) out[(*out_count)++] = o; /* one not understood is left out */
+    }
+    bool full = ok && json_array_size(body) > max;
+    json_decref(body);
+    if (!ok) {
+        snprintf(err->msg, sizeof(err->msg), "%s", "an open orders answer that is not a list");
+        return TK_EINVAL;
+    }
+    if (full) {
+        snprintf(err->msg, sizeof(err->msg), "more than %zu open orders", max);
+        return TK_EFULL;
     }
     return TK_OK;
 }

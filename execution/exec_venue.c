@@ -4,7 +4,6 @@
  * outcome is unknown) is followed by a query by client order id, never by a blind resend. On
  * start it reconciles: every order the ledger holds open is queried and brought in line, and
  * orders the venue holds under troika's prefix that the ledger does not know are adopted. */
-#include <jansson.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #define TICK_MS          100u
 #define RETRY_MS         500u /* after a failed query or cancel */
 #define SENDS_MAX        3u   /* a new order not at the venue is sent at most this often */
+#define OPEN_ORDERS_MAX  256u /* the venue's open orders read at reconciliation */
 
 enum { MSG_TICK = EXEC_MSG_BASE + 1u, MSG_RECONCILE };
 
@@ -373,47 +373,35 @@ static bool is_external(const venue_state *s, const char *client_order_id)
 static tk_err on_open_orders(venue_state *s, const net_response *resp)
 {
     s->adopting = false;
-    json_error_t jerr;
-    json_t *root = resp->err == TK_OK && resp->status == 200
-                       ? json_loadb(resp->body, resp->body_size, 0, &jerr)
-                       : NULL;
-    if (!json_is_array(root)) {
-        json_decref(root);
-        TK_LOG(TK_LOG_WARN, "venue", "open orders: no answer; asking again",
-               TK_LOG_ERR("err", resp->err), TK_LOG_I64("status", resp->status));
+    exec_binance_order *open = malloc(OPEN_ORDERS_MAX * sizeof(*open)); /* once a leadership */
+    if (open == NULL) return TK_ENOMEM;
+    size_t count = 0;
+    exec_binance_error e = {0};
+    tk_err got = exec_binance_parse_open_orders(resp, open, OPEN_ORDERS_MAX, &count, &e);
+    if (got != TK_OK && got != TK_EFULL) {
+        free(open);
+        log_venue_error("open orders: no answer; asking again", got, &e);
         return TK_OK; /* the tick asks again */
     }
-    size_t i;
-    json_t *item;
+    if (got == TK_EFULL) log_venue_error("open orders: the first ones only", got, &e);
     tk_err err = TK_OK;
-    json_array_foreach(root, i, item)
-    {
-        char *text = json_dumps(item, JSON_COMPACT);
-        net_response one = {.err = TK_OK,
-                            .status = 200,
-                            .body = text,
-                            .body_size = text != NULL ? strlen(text) : 0};
-        exec_binance_order venue;
-        exec_binance_error e = {0};
+    for (size_t i = 0; i < count && err == TK_OK; i++) {
+        const exec_binance_order *venue = &open[i];
         uint64_t index = 0;
-        if (text != NULL && exec_binance_parse_order(&one, &venue, &e) == TK_OK &&
-            exec_client_order_index(s->opts.prefix, venue.client_order_id, &index) &&
-            find(s, index) == NULL && !is_external(s, venue.client_order_id)) {
-            led_event ev;
-            if (exec_reconcile_adopt(&venue, tk_clock_wall_ns(s->opts.clock), &ev) == TK_OK) {
-                char key[LED_KEY_BYTES];
-                snprintf(key, sizeof(key), "adopt:%s", venue.client_order_id);
-                TK_LOG(TK_LOG_WARN, "venue", "an order at the venue the ledger lacks: adopted",
-                       TK_LOG_STR("client_order_id", venue.client_order_id),
-                       TK_LOG_STR("symbol", venue.symbol));
-                s->stats.adopted++;
-                err = propose(s, &ev, key);
-            }
-        }
-        free(text);
-        if (err != TK_OK) break;
+        led_event ev;
+        if (!exec_client_order_index(s->opts.prefix, venue->client_order_id, &index) ||
+            find(s, index) != NULL || is_external(s, venue->client_order_id) ||
+            exec_reconcile_adopt(venue, tk_clock_wall_ns(s->opts.clock), &ev) != TK_OK)
+            continue; /* not ours, tracked, adopted before, or not an order the ledger holds */
+        char key[LED_KEY_BYTES];
+        snprintf(key, sizeof(key), "adopt:%s", venue->client_order_id);
+        TK_LOG(TK_LOG_WARN, "venue", "an order at the venue the ledger lacks: adopted",
+               TK_LOG_STR("client_order_id", venue->client_order_id),
+               TK_LOG_STR("symbol", venue->symbol));
+        s->stats.adopted++;
+        err = propose(s, &ev, key);
     }
-    json_decref(root);
+    free(open);
     if (err == TK_OK) {
         s->reconciled = true;
         TK_LOG(TK_LOG_INFO, "venue", "reconciled", TK_LOG_U64("adopted", s->stats.adopted));
