@@ -496,11 +496,11 @@ uint64_t clu_hash_points_diverge(const clu_hash_point *a, uint32_t a_count, cons
 void clu_node_read(clu_node *node, void (*fn)(void *arg, const led_state *state), void *arg);
 
 /* Called on the loop thread for each committed event, in index order, once its entry is stored:
- * its ledger index, its bytes (led_event_encode, as they travelled), its outcome and the ledger
- * state after its entry (an entry may carry several events), all borrowed for the call. It must
- * not block: it runs between applies. */
-typedef void clu_committed_fn(void *arg, uint64_t index, const uint8_t *event, size_t size,
-                              const led_outcome *outcome, const led_state *state);
+ * its ledger index, the event as the FSM decoded it, its bytes (led_event_encode, as they
+ * travelled), its outcome and the ledger state after its entry (an entry may carry several
+ * events), all borrowed for the call. It must not block: it runs between applies. */
+typedef void clu_committed_fn(void *arg, uint64_t index, const led_event *ev, const uint8_t *event,
+                              size_t size, const led_outcome *outcome, const led_state *state);
 
 /* Called on the loop thread when this node starts leading (its LeaderChanged of the current term
  * is applied: every entry of earlier terms is committed and was delivered before this call) and

@@ -68,7 +68,6 @@ typedef struct raft_bridge {
     act_system *sys;
     act_ref actor;
     clu_leader_hooks hooks;
-    led_codec *codec; /* loop thread only: decodes committed events */
     bridge_item *head, *tail;
     bool wake_sent; /* a CLU_MSG_DRAIN is on its way and the actor has not drained since */
     bool closed;    /* the actor is gone: items are dropped */
@@ -255,7 +254,6 @@ static void bridge_release(raft_bridge *b)
         free(it);
         it = next;
     }
-    led_codec_close(b->codec);
     pthread_mutex_destroy(&b->lock);
     free(b);
 }
@@ -295,20 +293,18 @@ static bridge_item *item_new(bridge_kind kind)
     return it;
 }
 
-/* The node's listener, on its loop thread: each committed event, decoded and boxed with what
- * subscribers read of the state. Running out of memory here would lose a publication: it ends
- * the process, whose restart recovers from the store. */
-static void bridge_committed(void *arg, uint64_t index, const uint8_t *event, size_t size,
-                             const led_outcome *outcome, const led_state *state)
+/* The node's listener, on its loop thread: each committed event, boxed with what subscribers
+ * read of the state. Running out of memory here would lose a publication: it ends the process,
+ * whose restart recovers from the store. */
+static void bridge_committed(void *arg, uint64_t index, const led_event *ev, const uint8_t *event,
+                             size_t size, const led_outcome *outcome, const led_state *state)
 {
+    (void)event;
+    (void)size;
     raft_bridge *b = arg;
     commit_box *box = malloc(sizeof(*box));
     if (box == NULL) tk_panic(__FILE__, __LINE__, "out of memory for a committed event");
-    led_event_error why = {0};
-    if (led_event_decode(b->codec, event, size, &box->commit.ev, &why) != TK_OK) {
-        /* the FSM decoded the same bytes a moment ago */
-        tk_panic(__FILE__, __LINE__, "a committed event does not decode");
-    }
+    box->commit.ev = *ev;
     box->commit.index = index;
     box->commit.outcome = *outcome;
     box->commit.equity_e8 = led_state_equity(state);
@@ -599,10 +595,6 @@ static tk_err raft_init(act_ctx *ctx, journal_actor *a, const journal_arg *arg)
     a->recent_keys = calloc(RECENT_KEYS_MAX, LED_KEY_BYTES);
     raft_bridge *b = calloc(1, sizeof(*b));
     if (a->held_proposals == NULL || a->recent_keys == NULL || b == NULL) {
-        free(b);
-        return TK_ENOMEM;
-    }
-    if (led_codec_open(&b->codec) != TK_OK) {
         free(b);
         return TK_ENOMEM;
     }

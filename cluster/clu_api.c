@@ -615,9 +615,10 @@ static void ctx_done(void *arg)
 
 /* Publish one committed event (loop thread): {"index", "result", "rule", "event": raw map}. A
  * subscriber too slow to take it loses it (NNG_FLAG_NONBLOCK): the loop never waits. */
-static void publish(void *arg, uint64_t index, const uint8_t *event, size_t size,
-                    const led_outcome *outcome, const led_state *state)
+static void publish(void *arg, uint64_t index, const led_event *ev, const uint8_t *event,
+                    size_t size, const led_outcome *outcome, const led_state *state)
 {
+    (void)ev; /* the stream carries the bytes as they travelled */
     (void)state;
     clu_api *api = arg;
     msgpack_sbuffer sb;

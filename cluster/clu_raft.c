@@ -205,8 +205,8 @@ static int fsm_apply(struct raft_fsm *raft_fsm, const struct raft_buffer *buf, v
         at = (const uint8_t *)buf->base + CLU_ENTRY_HEADER_BYTES;
         for (uint32_t i = 0; i < count; i++) {
             size_t size = (size_t)at[0] << 8 | at[1];
-            listener->committed(listener->arg, fsm->applied.first_index + i, at + 2, size,
-                                &fsm->applied.outcomes[i], fsm->state);
+            listener->committed(listener->arg, fsm->applied.first_index + i, &fsm->events[i],
+                                at + 2, size, &fsm->applied.outcomes[i], fsm->state);
             at += 2 + size;
         }
     }

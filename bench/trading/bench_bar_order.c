@@ -169,7 +169,6 @@ typedef struct node_slot {
     uint32_t id;
     es_store *store;
     clu_node *node;
-    led_codec *codec; /* the listener's: the node's loop thread */
     act_system *sys;
     net_http *http;
     _Atomic bool leading; /* the venue actor's fence */
@@ -220,22 +219,21 @@ static void marks_fini(marks *m)
 
 /* The committed listener, on a node's loop thread: while the node leads, note each BarClosed's
  * commit and tie each OrderRequested to its bar through its key "bench:<bar index>:<n>". */
-static void tap_committed(void *arg, uint64_t index, const uint8_t *event, size_t size,
-                          const led_outcome *outcome, const led_state *state)
+static void tap_committed(void *arg, uint64_t index, const led_event *ev, const uint8_t *event,
+                          size_t size, const led_outcome *outcome, const led_state *state)
 {
     uint64_t now = bc_now_ns();
+    (void)event;
+    (void)size;
     (void)state;
     node_slot *n = arg;
     if (atomic_load_explicit(&n->b->leader, memory_order_acquire) != n->node) return;
-    led_event ev;
-    led_event_error why = {0};
-    if (led_event_decode(n->codec, event, size, &ev, &why) != TK_OK) return; /* applied: decodes */
-    bool bar = ev.type == LED_EV_BAR_CLOSED;
-    bool order = ev.type == LED_EV_ORDER_REQUESTED;
+    bool bar = ev->type == LED_EV_BAR_CLOSED;
+    bool order = ev->type == LED_EV_ORDER_REQUESTED;
     if (!bar && !order) return;
     unsigned long long bar_index = 0;
     unsigned seq = 0;
-    bool keyed = order && sscanf(ev.key, STRATEGY ":%llu:%u", &bar_index, &seq) == 2;
+    bool keyed = order && sscanf(ev->key, STRATEGY ":%llu:%u", &bar_index, &seq) == 2;
     marks *m = &n->b->m;
     pthread_mutex_lock(&m->lock);
     if (index >= m->capacity || (keyed && bar_index >= m->capacity)) {
@@ -492,7 +490,6 @@ static void node_start(bench *b, node_slot *n)
                  b->base_port + p + 1u);
     }
     if (clu_node_start(&no, &n->node, &why) != TK_OK) die("clu_node_start", why.text);
-    if (led_codec_open(&n->codec) != TK_OK) die("led_codec_open", "out of memory");
     clu_listener tap = {.committed = tap_committed, .leading = NULL, .arg = n};
     if (clu_node_listen(n->node, &tap) != TK_OK) die("clu_node_listen", "full");
     n->listening = true;
@@ -534,7 +531,6 @@ static void cluster_stop(bench *b)
         if (n->sys != NULL) actors_stop(n);
         if (n->listening) clu_node_unlisten(n->node, n);
         clu_node_stop(n->node);
-        led_codec_close(n->codec);
         es_close(n->store);
     }
 }
