@@ -1025,5 +1025,9 @@ int main(int argc, char **argv)
     bc_remove_tree(b.dir);
     printf("note=bar_order target p99 <= %.1f ms (medians of %u runs): %s\n", TARGET_P99_MS, o.runs,
            verdict);
+    if (missed > 0) /* a pass with missed bars has no valid figures: a stalled or changed leader */
+        printf("note=bar_order INVALID: %llu measured bars never reached the venue from the "
+               "leader (see missed= per pass); the figures above do not stand\n",
+               (unsigned long long)missed);
     return missed == 0 && filled ? 0 : 1;
 }
