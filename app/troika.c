@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "chaos.h"
 #include "tk.h"
 
 static void usage(FILE *out)
@@ -29,6 +30,8 @@ static void usage(FILE *out)
                  "                                set the kill switch through the leader\n"
                  "  order buy|sell QTY SYMBOL     a manual order through the leader\n"
                  "  data download                 a venue's candles into a CSV file (resumable)\n"
+                 "  chaos run|sim                 the chaos harness: faults on a real cluster, or\n"
+                 "                                seeds on libraft's fixture (docs/chaos.md)\n"
                  "  version                       print the version\n"
                  "SPEC is a log level spec such as \"info\" or \"warn,demo=debug\".\n");
 }
@@ -89,6 +92,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "cluster") == 0) return app_cluster_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "node") == 0) return app_node_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "data") == 0) return app_data_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "chaos") == 0) return chaos_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "orders") == 0 ||
         strcmp(argv[1], "positions") == 0 || strcmp(argv[1], "balances") == 0 ||
         strcmp(argv[1], "kill-switch") == 0 || strcmp(argv[1], "order") == 0)

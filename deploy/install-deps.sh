@@ -17,6 +17,9 @@ packages=(
     libssl-dev libyaml-dev libjansson-dev
     # tests and CI (clang and its runtime for the libFuzzer targets)
     libcmocka-dev python3 clang-format clang libclang-rt-14-dev prometheus # promtool checks /metrics
+    # the chaos harness's nemeses (chaos/, docs/chaos.md): partitions inside network namespaces,
+    # libfiu's fiu-run and fiu-ctrl for RocksDB's fsync
+    iproute2 iptables fiu-utils
     # RocksDB's ldb tool, used by the storage tamper tests to edit a store from outside
     rocksdb-tools
     # benchmark peers run by bench/actors/run (Erlang/OTP and CAF)

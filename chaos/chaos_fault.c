@@ -1,0 +1,2 @@
+/* chaos_fault.c (chaos.h): being written. */
+#include "chaos.h"

@@ -1,0 +1,2 @@
+/* chaos_net.c (chaos.h): being written. */
+#include "chaos.h"
