@@ -32,6 +32,9 @@ typedef struct order_rec {
     led_side side;
     char symbol[LED_SYMBOL_BYTES];
     bool accepted; /* applied: the gate accepted it (or it was adopted) */
+    bool acked;    /* an OrderAcked applied: the venue has it */
+    bool ended;    /* cancelled, rejected by the venue, or filled in full */
+    int64_t qty_e8, filled_e8;
 } order_rec;
 
 typedef struct fill_rec {
@@ -96,7 +99,7 @@ static fold_instrument *instrument_of(scan *s, const char *symbol)
     return NULL;
 }
 
-static const order_rec *order_at(const scan *s, uint64_t index)
+static order_rec *order_at(const scan *s, uint64_t index)
 {
     size_t lo = 0, hi = s->order_count;
     while (lo < hi) {
@@ -150,6 +153,16 @@ static void fold_fill(scan *s, uint64_t index, const struct led_ev_order_filled 
     fee->total_e8 -= f->fee_e8;
 }
 
+/* A fill of qty (the order ends once filled in full), or the order's end (cancelled, rejected
+ * by the venue). */
+static void order_end(scan *s, uint64_t order_index, int64_t qty_e8, bool ended)
+{
+    order_rec *o = order_at(s, order_index);
+    if (o == NULL) return;
+    o->filled_e8 += qty_e8;
+    o->ended = o->ended || ended || o->filled_e8 >= o->qty_e8;
+}
+
 static void scan_step(void *arg, const es_replay_step *step)
 {
     scan *s = arg;
@@ -191,6 +204,10 @@ static void scan_step(void *arg, const es_replay_step *step)
         snprintf(o->symbol, sizeof(o->symbol), "%s",
                  adopted ? ev->u.external_order_adopted.symbol : ev->u.order_requested.symbol);
         o->accepted = applied;
+        o->acked = adopted;
+        o->ended = false;
+        o->qty_e8 = adopted ? ev->u.external_order_adopted.qty_e8 : ev->u.order_requested.qty_e8;
+        o->filled_e8 = adopted ? ev->u.external_order_adopted.filled_qty_e8 : 0;
         if (adopted && applied && ev->u.external_order_adopted.filled_qty_e8 != 0)
             fold_error(s, "index %" PRIu64 ": an order adopted part-filled (the fold cannot price "
                           "its earlier fills)",
@@ -209,6 +226,17 @@ static void scan_step(void *arg, const es_replay_step *step)
         snprintf(s->fills[s->fill_count - 1u].fill_id, LED_ID_BYTES, "%s",
                  ev->u.order_filled.fill_id);
         fold_fill(s, step->index, &ev->u.order_filled);
+        order_end(s, ev->u.order_filled.order_index, ev->u.order_filled.qty_e8, false);
+        break;
+    case LED_EV_ORDER_ACKED:
+        if (applied && order_at(s, ev->u.order_acked.order_index) != NULL)
+            order_at(s, ev->u.order_acked.order_index)->acked = true;
+        break;
+    case LED_EV_ORDER_CANCELLED:
+        if (applied) order_end(s, ev->u.order_cancelled.order_index, 0, true);
+        break;
+    case LED_EV_ORDER_REJECTED_BY_VENUE:
+        if (applied) order_end(s, ev->u.order_rejected_by_venue.order_index, 0, true);
         break;
     case LED_EV_BALANCE_ADJUSTED:
         if (applied) {
@@ -221,10 +249,7 @@ static void scan_step(void *arg, const es_replay_step *step)
         }
         break;
     case LED_EV_BAR_CLOSED:
-    case LED_EV_ORDER_ACKED:
-    case LED_EV_ORDER_REJECTED_BY_VENUE:
     case LED_EV_ORDER_CANCEL_REQUESTED:
-    case LED_EV_ORDER_CANCELLED:
     case LED_EV_RISK_LIMITS_SET:
     case LED_EV_KILL_SWITCH_SET:
     case LED_EV_CIRCUIT_BREAKER_SET:
@@ -443,9 +468,10 @@ static int64_t e8_of(const json_t *v)
 
 /* The venue's side of the invariants, against the ledger of v (a whole-history store). */
 typedef struct venue_result {
-    bool fetched, once, accepted, fills_match;
-    char once_detail[200], accepted_detail[200], fills_detail[300], why[1400];
-    uint64_t orders, fills;
+    bool fetched, once, accepted, fills_match, resolved;
+    char once_detail[200], accepted_detail[200], fills_detail[300], resolved_detail[300];
+    char why[1400];
+    uint64_t orders, fills, resting;
 } venue_result;
 
 static void venue_check(const chaos_check_in *in, const scan *s, venue_result *r)
@@ -524,6 +550,32 @@ static void venue_check(const chaos_check_in *in, const scan *s, venue_result *r
         snprintf(r->fills_detail, sizeof(r->fills_detail),
                  "the ledger holds %" PRIu64 " venue fills, the venue made %" PRIu64,
                  ledger_venue_fills, venue_fills);
+    }
+    /* Every accepted order ended (filled in full, cancelled, rejected by the venue), or rests at
+     * the venue, acknowledged: none stuck between the log and the venue. */
+    r->resolved = true;
+    for (size_t i = 0; i < s->order_count && r->resolved; i++) {
+        const order_rec *o = &s->orders[i];
+        if (!o->accepted || o->ended) continue;
+        char id[64];
+        snprintf(id, sizeof(id), "%s-%" PRIu64, in->order_prefix, o->index);
+        const char *status = NULL;
+        for (size_t k = 0; k < n && status == NULL; k++) {
+            const json_t *vo = json_array_get(orders, k);
+            const char *cid = json_string_value(json_object_get(vo, "clientOrderId"));
+            if (cid != NULL && strcmp(cid, id) == 0)
+                status = json_string_value(json_object_get(vo, "status"));
+        }
+        bool resting = o->acked && status != NULL &&
+                       (strcmp(status, "NEW") == 0 || strcmp(status, "PARTIALLY_FILLED") == 0);
+        r->resting += resting;
+        if (!resting) {
+            r->resolved = false;
+            snprintf(r->resolved_detail, sizeof(r->resolved_detail),
+                     "order %" PRIu64 " was accepted and never ended: %s at the venue, %s in the "
+                     "log",
+                     o->index, status != NULL ? status : "not", o->acked ? "acked" : "not acked");
+        }
     }
     r->orders = n;
     r->fills = venue_fills;
@@ -651,6 +703,7 @@ json_t *chaos__check(const chaos_check_in *in, bool *ok)
             verdict(inv, "venue_once", vr.once, vr.once_detail, &all);
             verdict(inv, "venue_has_acceptance", vr.accepted, vr.accepted_detail, &all);
             verdict(inv, "venue_fills_in_ledger", vr.fills_match, vr.fills_detail, &all);
+            verdict(inv, "orders_resolved", vr.resolved, vr.resolved_detail, &all);
         }
     }
 
@@ -671,11 +724,12 @@ json_t *chaos__check(const chaos_check_in *in, bool *ok)
     json_object_set_new(out, "nodes", nodes);
     json_object_set_new(
         out, "counts",
-        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "acked_checked", (json_int_t)checked,
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "acked_checked", (json_int_t)checked,
                   "orders_in_log", (json_int_t)(whole != NULL ? whole->scan.order_count : 0),
                   "orders_accepted", (json_int_t)accepted, "fills_in_log",
                   (json_int_t)(whole != NULL ? whole->scan.fill_count : 0), "venue_orders",
-                  (json_int_t)vr.orders, "venue_fills", (json_int_t)vr.fills));
+                  (json_int_t)vr.orders, "venue_fills", (json_int_t)vr.fills, "resting_at_venue",
+                  (json_int_t)vr.resting));
     for (uint32_t n = 0; n < CHAOS_NODES; n++) scan_free(&views[n].scan);
     free(views);
     *ok = all;

@@ -86,6 +86,7 @@ typedef struct fault {
     int target; /* 0-based node; -1: none */
     int other;  /* a second node (one-way cut's receiver, transfer's destination); -1 */
     bool target_was_leader;
+    uint32_t exits; /* nodes that exited on their own while it lasted (a fault that bit) */
     char note[200];
 } fault;
 
@@ -103,6 +104,7 @@ typedef struct node_proc {
     char config[PATH_BYTES], log[PATH_BYTES], eio_file[PATH_BYTES], store[PATH_BYTES];
     char api[64];
     bool tmpfs;
+    bool fiu_on; /* its sync failure points are enabled */
 } node_proc;
 
 typedef struct client {
@@ -399,6 +401,7 @@ static void node_start(run *r, uint32_t i)
     if (pid > 0) {
         np->pid = pid;
         np->paused = false;
+        np->fiu_on = false; /* a new process starts with every failure point off */
         np->starts++;
     }
 }
@@ -671,9 +674,10 @@ static void schedule_make(run *r)
         f.kind = r->scenario_kind >= 0 ? (fault_kind)r->scenario_kind
                                        : (fault_kind)tk_rng_below(&rng, F_KINDS);
         f.hold_ms = f.kind == F_PAUSE ? 2u * ELECTION_MS + tk_rng_below(&rng, ELECTION_MS)
-                                      : 1500u + tk_rng_below(&rng, 2500);
-        if (f.kind == F_ACTOR_CRASH || f.kind == F_TRANSFER || f.kind == F_ROLLING_RESTART)
-            f.hold_ms = 0;
+                    : f.kind == F_DISK_FULL ? 4000u + tk_rng_below(&rng, 4000)
+                                            : 1500u + tk_rng_below(&rng, 2500);
+        if (f.kind == F_ACTOR_CRASH || f.kind == F_TRANSFER) f.hold_ms = 0;
+        if (f.kind == F_ROLLING_RESTART) f.hold_ms = 9000; /* three restarts, each caught up */
         f.at_ms = t;
         f.pick = tk_rng_next(&rng);
         f.target = f.other = -1;
@@ -695,6 +699,7 @@ static json_t *schedule_json(const run *r)
             json_object_set_new(j, "target", json_integer(f->target + 1));
             if (f->other >= 0) json_object_set_new(j, "other", json_integer(f->other + 1));
             json_object_set_new(j, "target_was_leader", json_boolean(f->target_was_leader));
+            json_object_set_new(j, "node_exits", json_integer(f->exits));
             if (f->note[0] != '\0') json_object_set_new(j, "note", json_string(f->note));
         }
         json_array_append_new(list, j);
@@ -797,6 +802,7 @@ static void fault_inject(run *r, fault *f)
     case F_FSYNC:
         f->target = choose(r, f, leader, f->pick % 2u == 0, false);
         if (f->target < 0) break;
+        r->nodes[f->target].fiu_on = true;
         if (chaos_fiu_set(r->nodes[f->target].pid, CHAOS_FIU_FSYNC, true, why, sizeof(why)) !=
                 TK_OK ||
             chaos_fiu_set(r->nodes[f->target].pid, CHAOS_FIU_FDATASYNC, true, why, sizeof(why)) !=
@@ -835,7 +841,8 @@ static void fault_inject(run *r, fault *f)
         break;
     }
     case F_ROLLING_RESTART:
-        rolling_restart(r, f);
+        rolling_restart(r, f); /* done when it returns: its hold is only the schedule's room */
+        f->hold_ms = 0;
         break;
     case F_TRANSFER: {
         f->target = leader;
@@ -860,6 +867,17 @@ static void fault_inject(run *r, fault *f)
     }
     f->target_was_leader = f->target >= 0 && f->target == leader;
     if (f->target < 0 && f->note[0] == '\0') note(f, "%s", "not injected: no node to hit");
+}
+
+/* The node's sync failure points off again (a node started since has them off already). */
+static void fiu_off(node_proc *np)
+{
+    char why[512];
+    if (np->fiu_on && np->pid != 0) {
+        (void)chaos_fiu_set(np->pid, CHAOS_FIU_FSYNC, false, why, sizeof(why));
+        (void)chaos_fiu_set(np->pid, CHAOS_FIU_FDATASYNC, false, why, sizeof(why));
+    }
+    np->fiu_on = false;
 }
 
 /* Undo one fault (what its kind left behind); safe for a fault that never bit. */
@@ -888,10 +906,7 @@ static void fault_heal(run *r, fault *f)
         unlink(np->eio_file);
         break;
     case F_FSYNC:
-        if (np->pid != 0) {
-            (void)chaos_fiu_set(np->pid, CHAOS_FIU_FSYNC, false, why, sizeof(why));
-            (void)chaos_fiu_set(np->pid, CHAOS_FIU_FDATASYNC, false, why, sizeof(why));
-        }
+        fiu_off(np);
         break;
     case F_DISK_FULL:
         chaos_disk_unfill(np->dir);
@@ -916,10 +931,7 @@ static void heal_all(run *r)
         if (np->paused) node_signal(r, i, SIGCONT);
         np->paused = false;
         np->held_down = false;
-        if (np->pid != 0 && r->use_fiu) {
-            (void)chaos_fiu_set(np->pid, CHAOS_FIU_FSYNC, false, why, sizeof(why));
-            (void)chaos_fiu_set(np->pid, CHAOS_FIU_FDATASYNC, false, why, sizeof(why));
-        }
+        fiu_off(np);
         if (np->pid == 0) node_start(r, i);
     }
 }
@@ -1177,20 +1189,15 @@ static bool setup(run *r, char *why, size_t n)
     r->use_fiu = needs(r, F_FSYNC);
     r->use_tmpfs = needs(r, F_DISK_FULL);
     if (r->use_eio) {
+        /* the shim this build made (chaos/CMakeLists.txt), unless TK_CHAOS_EIO_LIB names one */
         const char *lib = getenv("TK_CHAOS_EIO_LIB");
-        char dir[OUT_BYTES];
-        snprintf(dir, sizeof(dir), "%s", r->troika);
-        char *slash = strrchr(dir, '/');
-        if (slash != NULL) *slash = '\0';
-        if (lib != NULL) {
-            if (strlen(lib) >= OUT_BYTES) {
-                snprintf(why, n, "TK_CHAOS_EIO_LIB: longer than %u bytes", OUT_BYTES - 1u);
-                return false;
-            }
-            snprintf(r->eio_lib, sizeof(r->eio_lib), "%.*s", (int)OUT_BYTES - 1, lib);
-        } else {
-            snprintf(r->eio_lib, sizeof(r->eio_lib), "%s/../chaos/libtk_chaos_eio.so", dir);
+        if (lib == NULL) lib = CHAOS_EIO_PATH;
+        if (strlen(lib) >= sizeof(r->eio_lib)) {
+            snprintf(why, n, "the Raft write shim's path is longer than %zu bytes",
+                     sizeof(r->eio_lib) - 1u);
+            return false;
         }
+        snprintf(r->eio_lib, sizeof(r->eio_lib), "%s", lib);
         if (access(r->eio_lib, R_OK) != 0) {
             snprintf(why, n, "the Raft write shim %s is not built (or set TK_CHAOS_EIO_LIB)",
                      r->eio_lib);
@@ -1328,12 +1335,18 @@ static int run_all(run *r)
     for (uint32_t k = 0; k < r->fault_count && !g_interrupted; k++) {
         fault *f = &r->faults[k];
         if (run_ms(r) < f->at_ms) tend_for(r, f->at_ms - run_ms(r));
+        if (run_ms(r) + f->hold_ms > fault_end) break; /* one ran late: no room left */
+        uint32_t deaths = 0;
+        for (uint32_t i = 0; i < CHAOS_NODES; i++) deaths += r->nodes[i].deaths;
         fault_inject(r, f);
-        printf("  %6" PRIu64 " ms  %-18s node %d%s%s\n", f->started_ms, fault_names[f->kind],
-               f->target + 1, f->note[0] != '\0' ? "  " : "", f->note);
-        fflush(stdout);
         tend_for(r, f->hold_ms);
         fault_heal(r, f);
+        for (uint32_t i = 0; i < CHAOS_NODES; i++) f->exits += r->nodes[i].deaths;
+        f->exits -= deaths;
+        printf("  %6" PRIu64 " ms  %-18s node %d%s%s%s\n", f->started_ms, fault_names[f->kind],
+               f->target + 1, f->exits > 0 ? "  (a node exited on its own)" : "",
+               f->note[0] != '\0' ? "  " : "", f->note);
+        fflush(stdout);
     }
     if (run_ms(r) < fault_end) tend_for(r, fault_end - run_ms(r));
 
