@@ -358,6 +358,13 @@ TK_MUST_USE tk_err act_unregister(act_system *sys, const char *name);
 /* Look up a name. Errors: TK_ENOENT (not registered; out_ref untouched). */
 TK_MUST_USE tk_err act_whereis(act_system *sys, const char *name, act_ref *out_ref);
 
+/* The names registered now (Erlang's registered()), for a caller that shows or picks one: up to
+ * max of them, sorted bytewise, into out (each NUL-terminated); returns how many are registered,
+ * which may exceed max (out then holds the first max in that order). A snapshot: names come and
+ * go with their actors. O(names x max) under the registry's lock: for a debug or admin path, not
+ * a hot one. */
+uint32_t act_registered(act_system *sys, char (*out)[ACT_NAME_BYTES_MAX + 1u], uint32_t max);
+
 /* Join ref to group (created on first join; 1 to ACT_NAME_BYTES_MAX bytes). Joining twice is
  * one membership. Members leave when they exit. Errors: TK_EINVAL, TK_ESTALE, TK_ENOMEM. */
 TK_MUST_USE tk_err act_group_join(act_system *sys, const char *group, act_ref ref);

@@ -355,6 +355,40 @@ tk_err act_whereis(act_system *sys, const char *name, act_ref *out_ref)
     return entry != NULL ? TK_OK : TK_ENOENT;
 }
 
+/* The smallest registered name above after (NULL: the smallest of all); NULL if none. Caller
+ * holds ctl_lock. */
+static const act__name *name_next_locked(act_system *sys, const char *after)
+{
+    const act__name *best = NULL;
+    for (uint32_t b = 0; b < CTL_BUCKETS; b++) {
+        for (const act__name *n = sys->tables->names[b]; n != NULL; n = n->next) {
+            if (after != NULL && strcmp(n->text, after) <= 0) continue;
+            if (best == NULL || strcmp(n->text, best->text) < 0) best = n;
+        }
+    }
+    return best;
+}
+
+uint32_t act_registered(act_system *sys, char (*out)[ACT_NAME_BYTES_MAX + 1u], uint32_t max)
+{
+    TK_ASSERT(sys != NULL);
+    if (max > 0) TK_ASSERT(out != NULL);
+    uint32_t count = 0;
+    pthread_mutex_lock(&sys->ctl_lock);
+    for (uint32_t b = 0; b < CTL_BUCKETS; b++)
+        for (const act__name *n = sys->tables->names[b]; n != NULL; n = n->next)
+            count++;
+    const char *after = NULL;
+    for (uint32_t i = 0; i < max && i < count; i++) { /* selection: names are few */
+        const act__name *n = name_next_locked(sys, after);
+        TK_ASSERT(n != NULL); /* count names exist, and i < count of them are behind us */
+        memcpy(out[i], n->text, sizeof(n->text));
+        after = n->text;
+    }
+    pthread_mutex_unlock(&sys->ctl_lock);
+    return count;
+}
+
 /* ---- Process groups ---------------------------------------------------------------------------
  */
 

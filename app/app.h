@@ -35,7 +35,8 @@ int app_cluster_main(int argc, char **argv);
 int app_node_main(int argc, char **argv);   /* troika node --config F */
 int app_data_main(int argc, char **argv);   /* troika data download ... */
 int app_client_main(int argc, char **argv); /* status, orders, positions, balances,
-                                               kill-switch: argv[0] names which */
+                                               kill-switch, order, transfer, crash: argv[0]
+                                               names which */
 
 /* ---- A node's configuration (app_node.c; the format is in docs/operations.md) ---- */
 
@@ -52,12 +53,15 @@ typedef struct app_node_config {
     char name[LED_NAME_BYTES];
     char data_dir[256]; /* the store at data_dir/store, Raft's log at data_dir/raft */
     char token[128];
+    bool debug_api; /* the client API's op "crash" (docs/api.md, "Debug") */
     char cluster_id[32];
     uint64_t hash_every;        /* divergence check: a state hash point every this many events */
     uint32_t check_interval_ms; /* and a comparison with every peer this often (0: off) */
     uint32_t election_timeout_ms, heartbeat_timeout_ms;
     uint32_t snapshot_threshold, snapshot_trailing, install_snapshot_timeout_ms;
     uint32_t stall_timeout_ms;
+    bool raft_guard; /* the protocol guard on libraft 0.15 (docs/cluster.md); false only to show,
+                        in the chaos harness, what libraft does without it */
     uint64_t checkpoint_every;
     bool sync;
     uint32_t peer_count;
@@ -90,15 +94,22 @@ TK_MUST_USE tk_err app_node_config_load(const char *path, app_node_config *cfg, 
 /* This node's own entry among cfg->peers (the config is checked: it is there). */
 const app_node_peer *app_node_self(const app_node_config *cfg);
 
-/* A node's trading actors (app_trading.c): an actor runtime with the journal actor over node,
- * the configured strategy, and the leader-only actors (execution, feed) started whenever node
- * leads. cfg->trading_data must be set. Errors (why says what): TK_EINVAL and the errors of
- * app_config_load (the trading configuration), TK_ENOMEM, the runtime's. */
+/* A node's trading actors (app_trading.c): an actor runtime with the supervisor `trading` over
+ * the journal actor over node and the configured strategy, and the leader-only actors
+ * (execution, risk monitor, feed) started whenever node leads; each worker registered under its
+ * name (docs/operations.md, "Trading on a node"). cfg->trading_data must be set. Errors (why
+ * says what): TK_EINVAL and the errors of app_config_load (the trading configuration),
+ * TK_ENOMEM, the runtime's and sup_start's. */
 typedef struct app_trading app_trading;
 TK_MUST_USE tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading **out,
                                      char *why, size_t why_size);
 
-/* Stop the actors (the leader's first). NULL is a no-op. Before clu_node_stop. */
+/* The actor runtime of t (for the client API's op "crash"): borrowed, until app_trading_stop;
+ * NULL when t is NULL. */
+act_system *app_trading_actors(const app_trading *t);
+
+/* Stop the actors (the leader's first). NULL is a no-op. After clu_api_stop (the API borrows
+ * the runtime), before clu_node_stop. */
 void app_trading_stop(app_trading *t);
 
 /* The open time of the first bar of a candle file (ns since the epoch), to date the events

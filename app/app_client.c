@@ -1,7 +1,7 @@
 /* The client commands: `troika status|orders|positions|balances [--json]`,
- * `troika kill-switch on|off --reason TEXT` and `troika order buy|sell QTY SYMBOL`, over the
- * client API (clu_api_call). A write that
- * reaches a follower is sent again to the leader it names. */
+ * `troika kill-switch on|off --reason TEXT`, `troika order buy|sell QTY SYMBOL`,
+ * `troika transfer [--to N]` and `troika crash ACTOR`, over the client API (clu_api_call). A
+ * write or transfer that reaches a follower is sent again to the leader it names. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -31,6 +31,11 @@ static void usage(FILE *out)
             "                                              [--node URL] ...\n"
             "       troika order buy|sell QTY SYMBOL [--kind market|limit|stop] [--price P]\n"
             "                                     [--key KEY] [--no-follow] [--node URL] ...\n"
+            "       troika transfer [--to N] [--no-follow] [--node URL] ...\n"
+            "                                     hand leadership to node N (default: any)\n"
+            "       troika crash ACTOR [--node URL] ...\n"
+            "                                     end a registered actor as if it failed\n"
+            "                                     (a node with node.debug_api: true only)\n"
             "The node is --node, else the api of --config's node, else %s.\n"
             "The token is --token, else $TROIKA_TOKEN, else --config's.\n"
             "Writes go to the leader: a follower's answer names it and the write follows\n"
@@ -131,6 +136,11 @@ static int run(client *c, const char *op, json_t *req)
                json_is_true(json_object_get(req, "on")) ? "ON" : "off", num(r, "index"),
                str(r, "result"),
                json_is_true(json_object_get(r, "duplicate")) ? ", already done" : "");
+    } else if (strcmp(op, "transfer") == 0) {
+        printf("node %lld leads now (%s)\n", num(r, "leader_id"), str(r, "leader_api"));
+    } else if (strcmp(op, "crash") == 0) {
+        printf("actor %s crashed on node %lld; its supervisor restarts it\n", str(r, "actor"),
+               num(r, "node_id"));
     } else {
         print_human(op, r);
     }
@@ -151,23 +161,23 @@ static bool random_key(char out[33])
 
 int app_client_main(int argc, char **argv)
 {
-    static const struct option longs[] = {{"node", required_argument, NULL, 'n'},
-                                          {"token", required_argument, NULL, 't'},
-                                          {"config", required_argument, NULL, 'c'},
-                                          {"json", no_argument, NULL, 'j'},
-                                          {"reason", required_argument, NULL, 'r'},
-                                          {"key", required_argument, NULL, 'k'},
-                                          {"no-follow", no_argument, NULL, 'f'},
-                                          {"kind", required_argument, NULL, 'K'},
-                                          {"price", required_argument, NULL, 'p'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {
+        {"node", required_argument, NULL, 'n'},   {"token", required_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
+        {"reason", required_argument, NULL, 'r'}, {"key", required_argument, NULL, 'k'},
+        {"no-follow", no_argument, NULL, 'f'},    {"kind", required_argument, NULL, 'K'},
+        {"price", required_argument, NULL, 'p'},  {"to", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
     client c = {.cmd = argv[0], .timeout_ms = 5000, .follow = true};
     const char *node = NULL, *token = getenv("TROIKA_TOKEN"), *config = NULL;
     const char *reason = NULL, *key = NULL, *kind = "market", *price = NULL;
     bool kill = strcmp(argv[0], "kill-switch") == 0;
     bool order = strcmp(argv[0], "order") == 0;
+    bool transfer = strcmp(argv[0], "transfer") == 0;
+    bool crash = strcmp(argv[0], "crash") == 0;
     bool write = kill || order;
+    uint64_t to = 0;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -186,8 +196,13 @@ int app_client_main(int argc, char **argv)
             reason = optarg;
         } else if (opt == 'k' && write) {
             key = optarg;
-        } else if (opt == 'f' && write) {
+        } else if (opt == 'f' && (write || transfer)) {
             c.follow = false;
+        } else if (opt == 'T' && transfer) {
+            if (!app_parse_u64(optarg, &to) || to > INT64_MAX) {
+                fprintf(stderr, "troika transfer: --to: a node id is required\n");
+                return APP_EXIT_USAGE;
+            }
         } else if (opt == 'K' && order) {
             kind = optarg;
         } else if (opt == 'p' && order) {
@@ -255,6 +270,14 @@ int app_client_main(int argc, char **argv)
         json_object_set_new(req, "kind", json_string(kind));
         if (price != NULL) json_object_set_new(req, "price", json_string(price));
         json_object_set_new(req, "key", json_string(key != NULL ? key : fresh));
+    } else if (transfer && optind == argc) {
+        json_object_set_new(req, "to", json_integer((json_int_t)to));
+    } else if (crash && optind + 1 == argc) {
+        json_object_set_new(req, "actor", json_string(argv[optind++]));
+    } else if (crash) {
+        fprintf(stderr, "troika crash: one ACTOR is required (a wrong one lists them)\n");
+        json_decref(req);
+        return APP_EXIT_USAGE;
     } else if (optind < argc) {
         fprintf(stderr, "troika %s: unexpected argument \"%s\"\n", c.cmd, argv[optind]);
         json_decref(req);

@@ -72,6 +72,7 @@ typedef struct cluster_args {
     uint64_t node;
     bool no_restart;
     bool json;
+    bool debug_api;      /* new configs enable the debug API (node.debug_api) */
     const char *trading; /* a file holding the nodes' trading section (absolute), or NULL */
     unsigned given;      /* OPT_* bits */
 } cluster_args;
@@ -84,6 +85,7 @@ enum {
     OPT_NODE = 1u << 4,
     OPT_JSON = 1u << 5,
     OPT_TRADING = 1u << 6,
+    OPT_DEBUG_API = 1u << 7,
 };
 
 /* The help text of `troika cluster`. */
@@ -92,6 +94,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: troika cluster up --dir D [--base-port P] [--no-restart]\n"
             "                             [--election-timeout-ms N] [--trading FILE]\n"
+            "                             [--debug-api]\n"
             "       troika cluster down --dir D\n"
             "       troika cluster status --dir D [--json]\n"
             "       troika cluster start-node --dir D --node N\n"
@@ -114,6 +117,8 @@ static void usage(FILE *out)
             "                          default 500 (the heartbeat is a tenth of it)\n"
             "  --trading FILE          append FILE (a `trading:` section, docs/operations.md)\n"
             "                          to each new config: the nodes trade\n"
+            "  --debug-api             new configs set node.debug_api: true (the API's op\n"
+            "                          crash, for the chaos harness; docs/api.md)\n"
             "  --node N                1, 2 or 3\n"
             "  --json                  status as JSON\n",
             BASE_PORT_DEFAULT, ELECTION_MS_MIN, ELECTION_MS_MAX);
@@ -373,7 +378,8 @@ static void text_add(text_buf *t, const char *fmt, ...)
 
 /* Node n's configuration (docs/operations.md) into t: ports from base_port, one token. */
 static void config_render(text_buf *t, const cluster_paths *p, uint32_t n, uint32_t base_port,
-                          uint32_t election_ms, const char *token, const char *trading)
+                          uint32_t election_ms, const char *token, bool debug_api,
+                          const char *trading)
 {
     TK_ASSERT(n >= 1 && n <= NODES);
     TK_ASSERT(base_port <= BASE_PORT_MAX);
@@ -381,6 +387,7 @@ static void config_render(text_buf *t, const cluster_paths *p, uint32_t n, uint3
              "# troika node configuration (docs/operations.md), written by troika cluster up\n"
              "node:\n  id: %u\n  name: node%u\n  data_dir: %s\n"
              "  token: %s   # required on every API request; the same on every node\n"
+             "  debug_api: %s\n"
              "cluster:\n  id: local\n"
              "raft:\n  election_timeout_ms: %u\n  heartbeat_timeout_ms: %u\n"
              "  snapshot_threshold: 8192     # entries\n  snapshot_trailing: 2048\n"
@@ -389,7 +396,8 @@ static void config_render(text_buf *t, const cluster_paths *p, uint32_t n, uint3
              "  sync: false                  # Raft's own log is fsynced; the store replays "
              "from it\n"
              "peers:\n",
-             n, n, p->node_dir[n - 1u], token, election_ms, election_ms / 10u);
+             n, n, p->node_dir[n - 1u], token, debug_api ? "true" : "false", election_ms,
+             election_ms / 10u);
     for (uint32_t k = 1; k <= NODES; k++) {
         text_add(t,
                  "  - id: %u\n    raft: 127.0.0.1:%u\n    api: tcp://127.0.0.1:%u\n"
@@ -420,7 +428,7 @@ static tk_err token_make(char out[2u * TOKEN_BYTES + 1u])
 /* Write the three configurations unless they exist: all three present are reused, none
  * present are written, anything else is refused. Prints why; returns the exit code. */
 static int configs_ensure(const cluster_paths *p, uint32_t base_port, uint32_t election_ms,
-                          const char *trading_file)
+                          bool debug_api, const char *trading_file)
 {
     TK_ASSERT(p != NULL);
     TK_ASSERT(election_ms >= ELECTION_MS_MIN);
@@ -457,7 +465,7 @@ static int configs_ensure(const cluster_paths *p, uint32_t base_port, uint32_t e
     for (uint32_t i = 0; i < NODES; i++) {
         char buf[CONFIG_TEXT_BYTES];
         text_buf t = {.buf = buf, .size = sizeof(buf), .len = 0, .overflow = false};
-        config_render(&t, p, i + 1u, base_port, election_ms, token,
+        config_render(&t, p, i + 1u, base_port, election_ms, token, debug_api,
                       trading_file != NULL ? trading : NULL);
         TK_ASSERT(!t.overflow); /* the directory's length is checked: the text fits */
         err = file_write_atomic(p->config[i], buf, t.len, 0600, true);
@@ -988,7 +996,8 @@ static int up_locked(const cluster_args *a, const cluster_paths *p)
     TK_ASSERT(a != NULL && p != NULL);
     TK_ASSERT(a->base_port <= BASE_PORT_MAX);
     if (!up_check_idle(p)) return APP_EXIT_FAIL;
-    int rc = configs_ensure(p, (uint32_t)a->base_port, (uint32_t)a->election_ms, a->trading);
+    int rc = configs_ensure(p, (uint32_t)a->base_port, (uint32_t)a->election_ms, a->debug_api,
+                            a->trading);
     app_node_config cfgs[NODES];
     if (rc == APP_EXIT_OK) rc = configs_load("up", p, cfgs);
     for (uint32_t i = 0; i < NODES && rc == APP_EXIT_OK; i++) {
@@ -1291,6 +1300,7 @@ static int args_parse(int argc, char **argv, cluster_args *a)
                                           {"node", required_argument, NULL, 'n'},
                                           {"json", no_argument, NULL, 'j'},
                                           {"trading", required_argument, NULL, 't'},
+                                          {"debug-api", no_argument, NULL, 'D'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     TK_ASSERT(a != NULL && argc >= 1);
@@ -1315,6 +1325,9 @@ static int args_parse(int argc, char **argv, cluster_args *a)
         } else if (c == 't') {
             a->trading = optarg;
             a->given |= OPT_TRADING;
+        } else if (c == 'D') {
+            a->debug_api = true;
+            a->given |= OPT_DEBUG_API;
         } else if (c == 'n') {
             ok = parse_range("node", optarg, 1, NODES, &a->node);
             a->given |= OPT_NODE;
@@ -1342,7 +1355,9 @@ int app_cluster_main(int argc, char **argv)
         const char *name;
         unsigned allowed, required;
     } cmds[] = {
-        {"up", OPT_DIR | OPT_BASE_PORT | OPT_NO_RESTART | OPT_ELECTION | OPT_TRADING, OPT_DIR},
+        {"up",
+         OPT_DIR | OPT_BASE_PORT | OPT_NO_RESTART | OPT_ELECTION | OPT_TRADING | OPT_DEBUG_API,
+         OPT_DIR},
         {"down", OPT_DIR, OPT_DIR},
         {"status", OPT_DIR | OPT_JSON, OPT_DIR},
         {"start-node", OPT_DIR | OPT_NODE, OPT_DIR | OPT_NODE},

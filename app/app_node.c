@@ -11,6 +11,7 @@
 
 #include "app.h"
 #include "app_yaml.h"
+#include "sup.h"
 
 #define AT(f)  offsetof(app_node_config, f)
 #define SZ(f)  sizeof(((app_node_config *)0)->f)
@@ -34,6 +35,7 @@ static const app_key node_keys[] = {
     STR("node", "name", name, true),
     STR("node", "data_dir", data_dir, true),
     STR("node", "token", token, true),
+    NUM("node", "debug_api", APP_KEY_BOOL, debug_api, 0, 0),
     STR("cluster", "id", cluster_id, true),
     NUM("cluster", "hash_every", APP_KEY_U64, hash_every, 1, 100000000),
     NUM("cluster", "check_interval_ms", APP_KEY_U32, check_interval_ms, 0, 3600000),
@@ -44,6 +46,7 @@ static const app_key node_keys[] = {
     NUM("raft", "install_snapshot_timeout_ms", APP_KEY_U32, install_snapshot_timeout_ms, 100,
         600000),
     NUM("raft", "stall_timeout_ms", APP_KEY_U32, stall_timeout_ms, 0, 3600000),
+    NUM("raft", "guard", APP_KEY_BOOL, raft_guard, 0, 0),
     NUM("storage", "checkpoint_every", APP_KEY_U64, checkpoint_every, 0, INT64_MAX),
     NUM("storage", "sync", APP_KEY_BOOL, sync, 0, 0),
     STR("trading", "config", trading_config, false),
@@ -99,6 +102,7 @@ tk_err app_node_config_load(const char *path, app_node_config *cfg, char *why, s
                              .snapshot_trailing = 2048,
                              .install_snapshot_timeout_ms = 2000,
                              .stall_timeout_ms = 10000,
+                             .raft_guard = true,
                              .checkpoint_every = 100000,
                              .risk_venue_error_window = 20,
                              .risk_venue_error_max = 10,
@@ -144,9 +148,20 @@ static bool http_status(void *arg, clu_status *out)
     return true;
 }
 
+/* Restarts carried out by the supervisors of this process, which is one node: its trading
+ * supervisors, the leader's `active` of every leadership included (sup_stats counts them all). */
+static uint64_t restarts(void *arg)
+{
+    (void)arg;
+    sup_stats stats;
+    sup_stats_read(&stats);
+    return stats.restarts;
+}
+
 static bool http_metrics(void *arg, clu_metrics *out)
 {
     clu_node_metrics(arg, out);
+    out->actor_restarts_total = restarts(NULL);
     return true;
 }
 
@@ -195,6 +210,7 @@ static int node_run(const app_node_config *cfg)
                         .install_snapshot_timeout_ms = cfg->install_snapshot_timeout_ms,
                         .checkpoint_every = cfg->checkpoint_every,
                         .stall_timeout_ms = cfg->stall_timeout_ms,
+                        .unguarded = !cfg->raft_guard,
                         .hash_every = cfg->hash_every};
     snprintf(no.name, sizeof(no.name), "%s", cfg->name);
     for (uint32_t i = 0; i < cfg->peer_count; i++) {
@@ -216,19 +232,23 @@ static int node_run(const app_node_config *cfg)
     char text[256] = "";
     err = clu_http_start(self->http, &source, &http);
     if (err != TK_OK) snprintf(text, sizeof(text), "http on %s: %s", self->http, tk_err_str(err));
+    app_trading *trading = NULL; /* before the API, which borrows its actors */
+    if (err == TK_OK && (cfg->trading_data[0] != '\0' || strcmp(cfg->trading_feed, "binance") == 0))
+        err = app_trading_start(cfg, node, &trading, text, sizeof(text));
     clu_api_opts ao = {.url = self->api,
                        .token = cfg->token,
                        .node = node,
                        .workers = 512,
                        .check_interval_ms = cfg->check_interval_ms,
-                       .events_url = self->events};
+                       .events_url = self->events,
+                       .actors = app_trading_actors(trading),
+                       .debug = cfg->debug_api,
+                       .restarts = restarts,
+                       .restarts_arg = NULL};
     for (uint32_t i = 0; i < cfg->peer_count; i++)
         if (cfg->peers[i].id != cfg->id)
             snprintf(ao.peer_apis[ao.peer_count++], CLU_ADDRESS_BYTES, "%s", cfg->peers[i].api);
     if (err == TK_OK) err = clu_api_start(&ao, &api, text, sizeof(text));
-    app_trading *trading = NULL;
-    if (err == TK_OK && (cfg->trading_data[0] != '\0' || strcmp(cfg->trading_feed, "binance") == 0))
-        err = app_trading_start(cfg, node, &trading, text, sizeof(text));
     int rc = APP_EXIT_OK;
     if (err != TK_OK) {
         fprintf(stderr, "troika node: cannot serve: %s\n", text);
@@ -241,8 +261,8 @@ static int node_run(const app_node_config *cfg)
         sigwait(&stop, &sig);
         TK_LOG(TK_LOG_INFO, "node", "stopping", TK_LOG_STR("signal", strsignal(sig)));
     }
-    app_trading_stop(trading);
     clu_api_stop(api);
+    app_trading_stop(trading);
     clu_http_stop(http);
     clu_node_stop(node);
     es_close(store);

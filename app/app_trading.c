@@ -1,8 +1,11 @@
 /* A node's trading actors (DESIGN.md, "A node's supervision tree"; docs/operations.md,
- * "Trading on a node"): the journal actor over the Raft node, the strategy on every node (warm
- * at failover; only the leader's proposals reach the log), and the leader-only `active`
- * supervisor (the execution actor, the risk monitor and the feed), started when the node leads
- * with what the ledger held at that moment and stopped when it no longer leads. */
+ * "Trading on a node"): under the supervisor `trading` (rest_for_one), the journal actor over
+ * the Raft node and the `strategies` supervisor with the strategy, which runs on every node
+ * (warm at failover; only the leader's proposals reach the log); and the leader-only `active`
+ * supervisor (the execution actor, the risk monitor and the feed), which the journal actor
+ * starts when the node leads, with what the ledger held at that moment, and stops when it no
+ * longer leads. Every worker is registered under a name (docs/operations.md), by which the
+ * debug API's "crash" finds it. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,13 @@
 #include "sup.h"
 
 #define TRADING_MAILBOX 4096u
+#define JOURNAL_MAILBOX (1u << 16)
+#define LEADER_CHILDREN 3u
+
+_Static_assert(LED_NAME_BYTES <= SUP_ID_BYTES, "a strategy's name is its child id");
+
+/* The leader's actors: their child ids in `active`, and the names they are registered under. */
+static const char *const leader_names[LEADER_CHILDREN] = {"execution", "risk_monitor", "feed"};
 
 /* What a new leader's actors start from: read on the node's loop thread as it starts leading
  * (clu_leader_hooks.capture), consistent with every event published before. */
@@ -35,6 +45,8 @@ typedef struct leader_view {
 
 struct app_trading {
     act_system *sys;
+    clu_node *node;         /* borrowed: the journal actor's */
+    clu_leader_hooks hooks; /* the journal actor's: start and stop the leader's actors */
     app_config cfg;
     const strat_engine *engine;
     const void *params;
@@ -47,15 +59,36 @@ struct app_trading {
     exec_venue_opts venue_opts;  /* for Binance: all but the open orders */
     net_http *http;              /* for Binance and the risk monitor's alerts */
     risk_monitor_opts risk_opts; /* all but the seed */
+    strat_actor_opts strategy;   /* all but the supervisor */
+    char strategy_name[ACT_NAME_BYTES_MAX + 1u]; /* registered as "strategy.<name>" */
+    act_ref root;                                /* the supervisor `trading` */
+    sup_child_spec root_children[2], strategy_children[1];
+    sup_spec root_spec, strategies_spec;
     char webhook_url[NET_URL_BYTES], webhook_chat_id[64];
     _Atomic bool leading; /* the venue actor's fence */
     /* the journal actor's thread only */
     leader_view *view;    /* the current leadership's, owned; NULL when following */
     leader_view *retired; /* the last one's, kept while its supervisor may still be ending */
     act_ref active;       /* the leader's supervisor; ACT_REF_NONE when following */
-    sup_child_spec children[3];
+    sup_child_spec children[LEADER_CHILDREN];
     sup_spec active_spec;
 };
+
+/* Register ref, a child its start function has just spawned, as name. On an error the child is
+ * killed (its supervisor ignores the exit of a child it never started) and the error returned:
+ * TK_EEXIST when another actor holds the name. */
+static tk_err child_register(act_system *sys, const char *name, act_ref ref)
+{
+    TK_ASSERT(name != NULL && name[0] != '\0');
+    TK_ASSERT(!act_ref_is_none(ref));
+    tk_err err = act_register(sys, name, ref);
+    if (err == TK_OK) return TK_OK;
+    act_reason kill = {.kind = ACT_REASON_KILL};
+    tk_err killed = act_exit(sys, ACT_REF_NONE, ref, &kill); /* TK_ESTALE: gone already */
+    TK_LOG(TK_LOG_ERROR, "trading", "a child cannot take its name", TK_LOG_STR("name", name),
+           TK_LOG_ERR("err", err), TK_LOG_ERR("kill", killed));
+    return err;
+}
 
 /* ---- The leader's actors -------------------------------------------------------------------- */
 
@@ -63,42 +96,54 @@ static tk_err start_execution(act_system *sys, act_ref sup, const void *arg, act
 {
     const leader_view *view = arg;
     const app_trading *t = view->t;
+    act_ref ref;
+    tk_err err;
     if (t->binance) {
         exec_venue_opts o = t->venue_opts;
         o.open = view->open;
         o.open_count = view->open_count;
         o.link_to = sup;
-        return exec_venue_spawn(sys, &o, out);
+        err = exec_venue_spawn(sys, &o, &ref);
+    } else {
+        exec_actor_opts o = {.venue = t->cfg.venue,
+                             .mailbox_capacity = TRADING_MAILBOX,
+                             .resting = view->resting,
+                             .resting_count = view->resting_count,
+                             .link_to = sup};
+        memcpy(o.fee_asset, t->cfg.quote, sizeof(o.fee_asset));
+        err = exec_actor_spawn(sys, &o, &ref);
     }
-    exec_actor_opts o = {.venue = t->cfg.venue,
-                         .mailbox_capacity = TRADING_MAILBOX,
-                         .resting = view->resting,
-                         .resting_count = view->resting_count,
-                         .link_to = sup};
-    memcpy(o.fee_asset, t->cfg.quote, sizeof(o.fee_asset));
-    return exec_actor_spawn(sys, &o, out);
+    if (err == TK_OK) err = child_register(sys, leader_names[0], ref);
+    if (err == TK_OK) *out = ref;
+    return err;
 }
 
 static tk_err start_feed(act_system *sys, act_ref sup, const void *arg, act_ref *out)
 {
     const leader_view *view = arg;
     const app_trading *t = view->t;
+    act_ref ref;
+    tk_err err;
     if (t->live_feed) { /* Binance's klines, from the bar after the ledger's last */
         feed_binance_opts b = t->feed_opts;
         b.start_ms = view->resume_after_ns / 1000000;
         b.stale_at_start = view->feed_stale;
         b.link_to = sup;
-        return feed_binance_spawn(sys, &b, out);
+        err = feed_binance_spawn(sys, &b, &ref);
+    } else {
+        feed_actor_opts o = {.files = t->files,
+                             .file_count = 1,
+                             .speed = t->speed,
+                             .report_to = ACT_REF_NONE,
+                             .progress = NULL,
+                             .resume_after_ns = view->resume_after_ns,
+                             .link_to = sup};
+        memcpy(o.symbol, t->cfg.symbol, sizeof(o.symbol));
+        err = feed_actor_spawn(sys, &o, &ref);
     }
-    feed_actor_opts o = {.files = t->files,
-                         .file_count = 1,
-                         .speed = t->speed,
-                         .report_to = ACT_REF_NONE,
-                         .progress = NULL,
-                         .resume_after_ns = view->resume_after_ns,
-                         .link_to = sup};
-    memcpy(o.symbol, t->cfg.symbol, sizeof(o.symbol));
-    return feed_actor_spawn(sys, &o, out);
+    if (err == TK_OK) err = child_register(sys, leader_names[2], ref);
+    if (err == TK_OK) *out = ref;
+    return err;
 }
 
 static tk_err start_risk(act_system *sys, act_ref sup, const void *arg, act_ref *out)
@@ -111,7 +156,11 @@ static tk_err start_risk(act_system *sys, act_ref sup, const void *arg, act_ref 
     o.watch.venue_error_max = t->risk_opts.watch.venue_error_max;
     o.watch.feed_stale_ms = t->risk_opts.watch.feed_stale_ms;
     o.link_to = sup;
-    return risk_monitor_spawn(sys, &o, out);
+    act_ref ref;
+    tk_err err = risk_monitor_spawn(sys, &o, &ref);
+    if (err == TK_OK) err = child_register(sys, leader_names[1], ref);
+    if (err == TK_OK) *out = ref;
+    return err;
 }
 
 static void *capture(void *arg, const led_state *state)
@@ -187,6 +236,12 @@ static void stop(void *arg, act_system *sys)
 {
     app_trading *t = arg;
     atomic_store_explicit(&t->leading, false, memory_order_release); /* nothing more is sent */
+    /* The names go now, not when the actors have shut down: a journal actor restarted while the
+     * node leads starts the next leadership's at once. */
+    for (uint32_t i = 0; i < LEADER_CHILDREN; i++) {
+        tk_err err = act_unregister(sys, leader_names[i]);
+        TK_ASSERT(err == TK_OK || err == TK_ENOENT); /* TK_ENOENT: not running (a feed done) */
+    }
     if (!act_ref_is_none(t->active)) {
         act_reason reason = {.kind = ACT_REASON_SHUTDOWN};
         tk_err err = act_exit(sys, ACT_REF_NONE, t->active, &reason); /* ESTALE: gone already */
@@ -207,23 +262,78 @@ static void active_spec_init(app_trading *t)
                              .shutdown_timeout_ms = 1000,
                              .type = SUP_WORKER,
                              .arg = NULL}; /* the leadership's view, set by start */
-    t->children[0] = worker;
-    snprintf(t->children[0].id, SUP_ID_BYTES, "execution");
-    t->children[0].start = start_execution;
-    t->children[1] = worker;
-    snprintf(t->children[1].id, SUP_ID_BYTES, "risk_monitor");
-    t->children[1].start = start_risk;
-    t->children[2] = worker;
-    snprintf(t->children[2].id, SUP_ID_BYTES, "feed");
-    t->children[2].start = start_feed;
+    static const sup_start_fn starts[LEADER_CHILDREN] = {start_execution, start_risk, start_feed};
+    for (uint32_t i = 0; i < LEADER_CHILDREN; i++) {
+        t->children[i] = worker;
+        snprintf(t->children[i].id, SUP_ID_BYTES, "%s", leader_names[i]);
+        t->children[i].start = starts[i];
+    }
     /* rest_for_one: the monitor and the feed depend on the venue (a bar must not pass a venue
      * that is down), the feed on the monitor (DESIGN.md, "A node's supervision tree") */
     t->active_spec = (sup_spec){
         .name = "active",
         .flags = {.strategy = SUP_REST_FOR_ONE, .intensity = 5, .period_ms = 10000, .seed = 1},
         .children = t->children,
-        .child_count = 3,
-        .children_max = 3,
+        .child_count = LEADER_CHILDREN,
+        .children_max = LEADER_CHILDREN,
+        .mailbox_capacity = 64};
+}
+
+/* ---- The node's supervisors ----------------------------------------------------------------- */
+
+static tk_err start_journal(act_system *sys, act_ref sup, const void *arg, act_ref *out)
+{
+    const app_trading *t = arg; /* the actor registers itself as LED_JOURNAL_NAME */
+    TK_ASSERT(t->node != NULL && t->hooks.arg == t);
+    return clu_raft_journal_actor_spawn(sys, t->node, &t->hooks, JOURNAL_MAILBOX, sup, out);
+}
+
+static tk_err start_strategy(act_system *sys, act_ref sup, const void *arg, act_ref *out)
+{
+    const app_trading *t = arg;
+    TK_ASSERT(t->strategy.engine != NULL && t->strategy_name[0] != '\0');
+    strat_actor_opts o = t->strategy;
+    o.link_to = sup;
+    act_ref ref;
+    tk_err err = strat_actor_spawn(sys, &o, &ref);
+    if (err == TK_OK) err = child_register(sys, t->strategy_name, ref);
+    if (err == TK_OK) *out = ref;
+    return err;
+}
+
+/* `trading` (rest_for_one: the strategies depend on the journal actor, whose restart may have
+ * missed events) over the journal actor and `strategies` (one_for_one, one child per configured
+ * strategy). Transient children: a crash restarts them, the system's shutdown does not. */
+static void root_spec_init(app_trading *t)
+{
+    t->strategy_children[0] = (sup_child_spec){.start = start_strategy,
+                                               .arg = t,
+                                               .restart = SUP_TRANSIENT,
+                                               .shutdown = SUP_SHUTDOWN_TIMEOUT,
+                                               .shutdown_timeout_ms = 1000,
+                                               .type = SUP_WORKER};
+    memcpy(t->strategy_children[0].id, t->cfg.strategy, sizeof(t->cfg.strategy));
+    t->strategies_spec = (sup_spec){
+        .name = "strategies",
+        .flags = {.strategy = SUP_ONE_FOR_ONE, .intensity = 5, .period_ms = 10000, .seed = 2},
+        .children = t->strategy_children,
+        .child_count = 1,
+        .children_max = 1,
+        .mailbox_capacity = 64};
+    t->root_children[0] = (sup_child_spec){.id = "journal",
+                                           .start = start_journal,
+                                           .arg = t,
+                                           .restart = SUP_TRANSIENT,
+                                           .shutdown = SUP_SHUTDOWN_TIMEOUT,
+                                           .shutdown_timeout_ms = 5000,
+                                           .type = SUP_WORKER};
+    t->root_children[1] = sup_child_supervisor("strategies", &t->strategies_spec, SUP_TRANSIENT);
+    t->root_spec = (sup_spec){
+        .name = "trading",
+        .flags = {.strategy = SUP_REST_FOR_ONE, .intensity = 5, .period_ms = 10000, .seed = 3},
+        .children = t->root_children,
+        .child_count = 2,
+        .children_max = 2,
         .mailbox_capacity = 64};
 }
 
@@ -355,18 +465,20 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
             return err;
         }
     }
-    strat_actor_opts so_strat = {.engine = t->engine,
-                                 .params = t->params,
-                                 .instrument = {.tick_e8 = t->cfg.tick_e8, .lot_e8 = t->cfg.lot_e8},
-                                 .mailbox_capacity = TRADING_MAILBOX,
-                                 .link_to = ACT_REF_NONE};
-    memcpy(so_strat.name, t->cfg.strategy, sizeof(so_strat.name));
-    memcpy(so_strat.symbol, t->cfg.symbol, sizeof(so_strat.symbol));
-    act_ref ref;
-    err = strat_actor_spawn(t->sys, &so_strat, &ref);
-    clu_leader_hooks hooks = {
+    t->strategy =
+        (strat_actor_opts){.engine = t->engine,
+                           .params = t->params,
+                           .instrument = {.tick_e8 = t->cfg.tick_e8, .lot_e8 = t->cfg.lot_e8},
+                           .mailbox_capacity = TRADING_MAILBOX,
+                           .link_to = ACT_REF_NONE}; /* each start links it to `strategies` */
+    memcpy(t->strategy.name, t->cfg.strategy, sizeof(t->strategy.name));
+    memcpy(t->strategy.symbol, t->cfg.symbol, sizeof(t->strategy.symbol));
+    snprintf(t->strategy_name, sizeof(t->strategy_name), "strategy.%s", t->cfg.strategy);
+    t->node = node;
+    t->hooks = (clu_leader_hooks){
         .arg = t, .capture = capture, .start = start, .stop = stop, .release = release};
-    if (err == TK_OK) err = clu_raft_journal_actor_spawn(t->sys, node, &hooks, 1u << 16, &ref);
+    root_spec_init(t);
+    err = sup_start(t->sys, &t->root_spec, ACT_REF_NONE, &t->root);
     if (err != TK_OK) {
         snprintf(why, why_size, "trading: cannot start the actors: %s", tk_err_str(err));
         net_http_close(t->http);
@@ -376,6 +488,11 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
     }
     *out = t;
     return TK_OK;
+}
+
+act_system *app_trading_actors(const app_trading *t)
+{
+    return t != NULL ? t->sys : NULL;
 }
 
 void app_trading_stop(app_trading *t)

@@ -29,6 +29,8 @@ static void usage(FILE *out)
                  "  kill-switch on|off --reason TEXT\n"
                  "                                set the kill switch through the leader\n"
                  "  order buy|sell QTY SYMBOL     a manual order through the leader\n"
+                 "  transfer [--to N]             hand the leader's role to node N\n"
+                 "  crash ACTOR                   end an actor as if it failed (debug API)\n"
                  "  data download                 a venue's candles into a CSV file (resumable)\n"
                  "  chaos run|sim                 the chaos harness: faults on a real cluster, or\n"
                  "                                seeds on libraft's fixture (docs/chaos.md)\n"
@@ -95,7 +97,8 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "chaos") == 0) return chaos_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "orders") == 0 ||
         strcmp(argv[1], "positions") == 0 || strcmp(argv[1], "balances") == 0 ||
-        strcmp(argv[1], "kill-switch") == 0 || strcmp(argv[1], "order") == 0)
+        strcmp(argv[1], "kill-switch") == 0 || strcmp(argv[1], "order") == 0 ||
+        strcmp(argv[1], "transfer") == 0 || strcmp(argv[1], "crash") == 0)
         return app_client_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0) {
         printf("troika %s\n", TK_VERSION);

@@ -140,12 +140,15 @@ typedef struct clu_leader_hooks {
  *     the second copy of a key);
  *   - every committed event (whoever proposed it) is published on every node;
  *   - hooks (copied; may be NULL) start and stop the leader-only actors, in order with the
- *     publications.
- * The node must outlive the actor. Errors: those of act_spawn and act_register (TK_EEXIST),
- * TK_EFULL (the node has CLU_LISTENERS_MAX listeners), TK_ENOMEM. */
+ *     publications; the actor's terminate stops them too, so a journal actor restarted while
+ *     the node leads (told so as its listener is added) starts them again.
+ * link_to (a supervisor: sup_start_fn's sup; ACT_REF_NONE: none) is linked at spawn, before the
+ * actor runs. The node must outlive the actor. Errors: those of act_spawn and act_register
+ * (TK_EEXIST), TK_EFULL (the node has CLU_LISTENERS_MAX listeners), TK_ENOMEM. */
 TK_MUST_USE tk_err clu_raft_journal_actor_spawn(act_system *sys, clu_node *node,
                                                 const clu_leader_hooks *hooks,
-                                                uint32_t mailbox_capacity, act_ref *out_ref);
+                                                uint32_t mailbox_capacity, act_ref link_to,
+                                                act_ref *out_ref);
 
 /* ---- The protocol guard (clu_guard.c, which also includes raft.h) ----------------------------
  * Around any struct raft_io (raft_uv, or raft/fixture.h's): the rules of docs/cluster.md, "The
@@ -425,7 +428,8 @@ typedef struct clu_node_opts {
      * of this (clu_node_hash_points); 0: none. */
     uint64_t hash_every;
     /* Leave libraft 0.15 without the protocol guard (clu_guard_attach): for benchmarks that
-     * measure the guard's cost only. Nodes run with it. */
+     * measure the guard's cost, and for chaos runs that show what libraft does without it
+     * (node config raft.guard: false). Nodes run with it. */
     bool unguarded;
 } clu_node_opts;
 
@@ -460,13 +464,30 @@ typedef void clu_proposal_fn(void *arg, tk_err err, uint64_t first_index,
 TK_MUST_USE tk_err clu_node_propose(clu_node *node, const led_event *events, uint32_t count,
                                     clu_proposal_fn *fn, void *arg);
 
+/* How a leadership transfer ended, on the node's loop thread. err: TK_OK (leader_id, the node
+ * asked for or the one libraft picked, now leads: this node has heard from it as leader),
+ * TK_EPERM (this node is not the leader: clu_node_status names it; nothing was asked),
+ * TK_EINVAL (to is neither 0 nor another voter of the cluster), TK_ENOENT (to was 0 and there is
+ * no other voter), TK_EEXIST (a transfer is already under way), TK_ETIMEDOUT (leadership did not
+ * move to the target within the election timeout, or libraft could not reach it: leader_id is
+ * whoever leads now as far as this node knows, 0 if none), TK_ECANCELED (the node stopped),
+ * TK_ENOMEM. The node's status is refreshed before fn is called. */
+typedef void clu_transfer_fn(void *arg, tk_err err, uint64_t leader_id);
+
+/* Hand this leader's role to node to (0: libraft picks a voter, one whose log is up to date if
+ * there is one), as libraft's raft_transfer does: the leader brings to's log up to date, sends
+ * it TimeoutNow, and to starts an election at once, which it wins. Meanwhile the leader takes
+ * no proposal (they are answered TK_EPERM). fn is called once, later, on the loop thread; one
+ * transfer at a time. Thread-safe. Errors (fn is then not called): TK_ENOMEM. */
+TK_MUST_USE tk_err clu_node_transfer(clu_node *node, uint64_t to, clu_transfer_fn *fn, void *arg);
+
 /* The node's status, refreshed on its loop thread every few milliseconds. Thread-safe. */
 void clu_node_status(clu_node *node, clu_status *out);
 
 /* Everything /metrics reports: the node's counters, and the ledger's open orders by state,
  * equity and realized PnL read on the loop thread (clu_node_read). Thread-safe; not from the
- * loop thread. actor_restarts_total and mailbox_depth_max stay 0: no actors run in the node
- * yet. */
+ * loop thread. actor_restarts_total and mailbox_depth_max stay 0: the node knows no actors (the
+ * application fills in what it has). */
 void clu_node_metrics(clu_node *node, clu_metrics *out);
 
 /* A replica's state hash at a ledger index, as the divergence check compares them. */
@@ -532,12 +553,14 @@ void clu_node_unlisten(clu_node *node, void *arg);
 /* A request is a msgpack map {"token": str, "op": str, ...arguments}; a reply is a msgpack map
  * {"ok": bool, "node_id": u64, "applied_index": u64 (the Raft index the answer reflects), ...}
  * with, when ok is false, "error" (a code: "unauthorized", "bad_request", "not_leader",
- * "unknown", "failed") and "detail" (text), and with "not_leader" the leader's
+ * "unknown", "forbidden", "failed") and "detail" (text), and with "not_leader" the leader's
  * "leader_api" ("" if unknown). docs/api.md lists every op and field:
- *   reads (any node):  status, orders, positions, balances, hashes
+ *   reads (any node):  status (with "restarts"), orders, positions, balances, hashes
  *   events (pub):      every committed event, on clu_api_opts.events_url
  *   writes (leader):   kill_switch {on, reason}, risk_limits {...}, strategy {name, enabled},
  *                      order {symbol, side, kind, qty, price, reduce_only}, cancel {order_index}
+ *   leadership:        transfer {to} (leader: answered once the role has moved)
+ *   debug (opt-in):    crash {actor} (clu_api_opts.debug; "forbidden" otherwise)
  * Every write carries "key", the client's idempotency key, which travels in the event: the
  * ledger refuses a repeat of a recent key on every replica, and the reply to a repeat is the
  * first write's index and decision with "duplicate": true (docs/api.md, "Idempotency"). */
@@ -562,6 +585,16 @@ typedef struct clu_api_opts {
      * events from when they connect; pub/sub drops what a slow subscriber cannot take, so a
      * client that must miss nothing reads the log (troika export) from its last index. */
     const char *events_url;
+    /* The node's actor runtime (borrowed: it outlives the API; NULL: the node runs no actors),
+     * for op "crash", which ends one of its registered actors as if it had failed. */
+    act_system *actors;
+    /* Serve op "crash" (node.debug_api); false: it is refused with "forbidden". */
+    bool debug;
+    /* Restarts carried out by the node's supervisors so far, for status's "restarts"; NULL: 0.
+     * The application provides it (this module does not know the supervisors); it is called
+     * from nng's threads, so it must be thread-safe. */
+    uint64_t (*restarts)(void *arg);
+    void *restarts_arg;
 } clu_api_opts;
 
 /* Listen on opts->url and serve. Errors: TK_EINVAL (a bad url or option: why says which),

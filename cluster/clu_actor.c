@@ -432,6 +432,23 @@ static tk_err settle(act_ctx *ctx, journal_actor *a)
                          sizeof(a->idle_index));
 }
 
+/* One pacing proposer at a time. A new one while another waits supersedes it: the old one is
+ * a feed that its supervisor restarted, or one of an earlier leadership, and its batch is not
+ * proposed further (the new feed resumes after the ledger's last bar). The same proposer asking
+ * twice breaks the protocol: the journal fails with that reason. (Found by the chaos harness: a
+ * feed restarted while its paced batch waited crashed the node on an assertion.) */
+static tk_err pacer_take(act_ctx *ctx, journal_actor *a, act_ref sender)
+{
+    if (!a->idle_wanted) return TK_OK;
+    if (act_ref_eq(a->idle_waiter, sender))
+        return act_fail(ctx, TK_EINVAL, "a pacing proposer asked again before its idle");
+    TK_LOG(TK_LOG_WARN, "journal", "a new pacing proposer supersedes the waiting one",
+           TK_LOG_U64("unproposed", a->paced.count - a->paced_next));
+    a->paced.count = a->paced_next = 0;
+    a->idle_wanted = false;
+    return TK_OK;
+}
+
 static tk_err on_propose(act_ctx *ctx, journal_actor *a, act_msg *msg)
 {
     const led_event *ev = msg->ptr;
@@ -442,7 +459,8 @@ static tk_err on_propose(act_ctx *ctx, journal_actor *a, act_msg *msg)
     tk_err err = commit_one(ctx, a, ev, &index);
     if (err != TK_OK) return err;
     if ((flags & LED_PROPOSE_NOTIFY_IDLE) != 0) {
-        TK_ASSERT(!a->idle_wanted); /* one pacing proposer at a time */
+        err = pacer_take(ctx, a, msg->sender);
+        if (err != TK_OK) return err;
         a->idle_wanted = true;
         a->idle_waiter = msg->sender;
         a->idle_index = index;
@@ -456,7 +474,8 @@ static tk_err on_propose_paced(act_ctx *ctx, journal_actor *a, act_msg *msg)
     if (batch == NULL || batch->count == 0 || batch->count > LED_PACED_EVENTS_MAX)
         return act_fail(ctx, TK_EINVAL, "a paced batch without 1 to %u events",
                         LED_PACED_EVENTS_MAX);
-    TK_ASSERT(!a->idle_wanted); /* one pacing proposer at a time */
+    tk_err err = pacer_take(ctx, a, msg->sender);
+    if (err != TK_OK) return err;
     a->paced.count = batch->count;
     memcpy(a->paced.events, batch->events, batch->count * sizeof(batch->events[0]));
     a->paced_next = 0;
@@ -520,9 +539,10 @@ static void on_following(journal_actor *a)
     if (!a->leading) return;
     a->leading = false;
     if (a->bridge->hooks.stop != NULL) a->bridge->hooks.stop(a->bridge->hooks.arg, a->sys);
-    if (a->paced_next < a->paced.count) { /* the rest of a paced batch is not proposed */
-        a->paced_next = a->paced.count;
-    }
+    /* the rest of a paced batch is not proposed, and its proposer, one of the leader's actors,
+     * is gone: nobody waits for the graph to go idle */
+    a->paced.count = a->paced_next = 0;
+    a->idle_wanted = false;
 }
 
 /* Everything the loop thread queued, in order. */
@@ -698,7 +718,7 @@ tk_err clu_journal_actor_spawn(act_system *sys, clu_journal *journal, uint32_t m
 }
 
 tk_err clu_raft_journal_actor_spawn(act_system *sys, clu_node *node, const clu_leader_hooks *hooks,
-                                    uint32_t mailbox_capacity, act_ref *out_ref)
+                                    uint32_t mailbox_capacity, act_ref link_to, act_ref *out_ref)
 {
     TK_ASSERT(sys != NULL && node != NULL && out_ref != NULL);
     TK_ASSERT(mailbox_capacity >= 2u);
@@ -707,7 +727,7 @@ tk_err clu_raft_journal_actor_spawn(act_system *sys, clu_node *node, const clu_l
                            .state_size_bytes = sizeof(journal_actor),
                            .arg = &arg,
                            .mailbox_capacity = mailbox_capacity,
-                           .link_to = ACT_REF_NONE,
+                           .link_to = link_to,
                            .trap_exit = false};
     return act_spawn(sys, &opts, out_ref);
 }

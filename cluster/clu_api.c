@@ -158,6 +158,10 @@ struct clu_api {
     nng_socket sock;
     nng_socket pub; /* the event stream; id 0 when there is none */
     clu_node *node;
+    act_system *actors; /* borrowed; NULL: none */
+    bool debug;         /* op "crash" is served */
+    uint64_t (*restarts)(void *arg);
+    void *restarts_arg;
     char token[128];
     char peers[CLU_NODES_MAX][CLU_ADDRESS_BYTES];
     uint32_t peer_count, check_interval_ms;
@@ -166,7 +170,7 @@ struct clu_api {
     uint8_t token_hash[LED_HASH_BYTES];
     struct api_ctx *contexts; /* owned: context_count */
     uint32_t context_count;
-    uint32_t pending_writes;  /* proposed, not yet answered (guarded by lock) */
+    uint32_t pending_writes;  /* writes and transfers not yet answered (guarded by lock) */
     pthread_mutex_t lock;     /* guards pending_writes, stopping, sync writes */
     pthread_cond_t cond;      /* a sync write answered; the last write answered after stop */
     pthread_cond_t stop_cond; /* stop asked (wakes the checker between its rounds) */
@@ -177,14 +181,25 @@ static json_t *fail(const char *code, const char *detail)
     return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", code, "detail", detail);
 }
 
+/* "not_leader", naming the leader this node knows of ("" if none). */
+static json_t *not_leader(clu_api *api, const char *detail)
+{
+    clu_status st;
+    clu_node_status(api->node, &st);
+    json_t *reply = fail("not_leader", detail);
+    if (reply != NULL) json_object_set_new(reply, "leader_api", json_string(st.leader_api));
+    return reply;
+}
+
 /* Where a write's reply goes (reply owned by the callee; NULL when out of memory). */
 typedef void write_done_fn(void *arg, json_t *reply);
 
-/* A write proposed and waiting for its commit. */
+/* A write proposed and waiting for its commit, or a leadership transfer under way. */
 typedef struct pending_write {
     clu_api *api;
     write_done_fn *done;
     void *arg;
+    uint64_t to; /* a transfer's target (0: libraft picks) */
 } pending_write;
 
 static int64_t wall_ns(void)
@@ -341,13 +356,7 @@ static json_t *write_reply(clu_api *api, tk_err err, uint64_t index, const led_o
         if (reply != NULL && repeat) json_object_set_new(reply, "duplicate", json_true());
         return reply;
     }
-    if (err == TK_EPERM) {
-        clu_status st;
-        clu_node_status(api->node, &st);
-        reply = fail("not_leader", "leadership moved before the write was proposed");
-        if (reply != NULL) json_object_set_new(reply, "leader_api", json_string(st.leader_api));
-        return reply;
-    }
+    if (err == TK_EPERM) return not_leader(api, "leadership moved before the write was proposed");
     return fail(err == TK_EAGAIN ? "unknown" : "failed",
                 err == TK_EAGAIN ? "leadership was lost: the write may or may not have committed; "
                                    "retry with the same key"
@@ -355,19 +364,38 @@ static json_t *write_reply(clu_api *api, tk_err err, uint64_t index, const led_o
                                  : tk_err_str(err));
 }
 
-/* The proposal's answer (the node's loop thread): the reply goes to whoever asked. */
+/* Count w as pending until pending_finish answers it. */
+static pending_write *pending_begin(clu_api *api, write_done_fn *done, void *arg)
+{
+    TK_ASSERT(api != NULL && done != NULL);
+    pending_write *w = calloc(1, sizeof(*w));
+    if (w == NULL) return NULL;
+    *w = (pending_write){.api = api, .done = done, .arg = arg};
+    pthread_mutex_lock(&api->lock);
+    api->pending_writes++;
+    pthread_mutex_unlock(&api->lock);
+    return w;
+}
+
+/* The reply (consumed) goes to whoever asked; w is freed. */
+static void pending_finish(pending_write *w, json_t *reply)
+{
+    clu_api *api = w->api;
+    w->done(w->arg, reply);
+    free(w);
+    pthread_mutex_lock(&api->lock);
+    TK_ASSERT(api->pending_writes > 0);
+    api->pending_writes--;
+    if (api->pending_writes == 0 && api->stopping) pthread_cond_broadcast(&api->cond);
+    pthread_mutex_unlock(&api->lock);
+}
+
+/* The proposal's answer (the node's loop thread). */
 static void written(void *arg, tk_err err, uint64_t first_index, const led_outcome *outcomes,
                     uint32_t count)
 {
     pending_write *w = arg;
-    clu_api *api = w->api;
-    json_t *reply = write_reply(api, err, first_index, count > 0 ? &outcomes[0] : NULL);
-    w->done(w->arg, reply);
-    free(w);
-    pthread_mutex_lock(&api->lock);
-    api->pending_writes--;
-    if (api->pending_writes == 0 && api->stopping) pthread_cond_broadcast(&api->cond);
-    pthread_mutex_unlock(&api->lock);
+    pending_finish(w, write_reply(w->api, err, first_index, count > 0 ? &outcomes[0] : NULL));
 }
 
 /* Start a write: a reply at once when there is nothing to propose (not the leader, a bad
@@ -378,11 +406,7 @@ static json_t *write_begin(clu_api *api, const char *op, const json_t *req, writ
 {
     clu_status st;
     clu_node_status(api->node, &st);
-    if (st.role != CLU_ROLE_LEADER) {
-        json_t *r = fail("not_leader", "writes go to the leader");
-        if (r != NULL) json_object_set_new(r, "leader_api", json_string(st.leader_api));
-        return r;
-    }
+    if (st.role != CLU_ROLE_LEADER) return not_leader(api, "writes go to the leader");
     char detail[160];
     led_event ev;
     if (!event_of(op, req, &ev, detail, sizeof(detail)) ||
@@ -393,12 +417,8 @@ static json_t *write_begin(clu_api *api, const char *op, const json_t *req, writ
         snprintf(detail, sizeof(detail), "field '%s': %s", why.field, why.reason);
         return fail("bad_request", detail);
     }
-    pending_write *w = calloc(1, sizeof(*w));
+    pending_write *w = pending_begin(api, done, arg);
     if (w == NULL) return fail("failed", "out of memory");
-    *w = (pending_write){.api = api, .done = done, .arg = arg};
-    pthread_mutex_lock(&api->lock);
-    api->pending_writes++;
-    pthread_mutex_unlock(&api->lock);
     tk_err err = clu_node_propose(api->node, &ev, 1, written, w);
     if (err != TK_OK) written(w, err, 0, NULL, 0); /* refused before it was proposed */
     return NULL;
@@ -431,6 +451,119 @@ static json_t *do_write(clu_api *api, const char *op, const json_t *req)
         pthread_cond_wait(&api->cond, &api->lock);
     pthread_mutex_unlock(&api->lock);
     return w.reply;
+}
+
+/* ---- Leadership transfer and the debug API ------------------------------------------------ */
+
+/* The transfer's answer (the node's loop thread, which refreshed the status first). */
+static void transferred(void *arg, tk_err err, uint64_t leader_id)
+{
+    pending_write *w = arg;
+    clu_api *api = w->api;
+    TK_ASSERT(api != NULL);
+    if (err == TK_OK) TK_ASSERT(leader_id != 0);
+    clu_status st;
+    clu_node_status(api->node, &st);
+    char detail[200];
+    json_t *reply = NULL;
+    if (err == TK_OK) {
+        reply = json_pack("{s:b, s:I, s:s}", "ok", 1, "leader_id", (json_int_t)leader_id,
+                          "leader_api", st.leader_api);
+    } else if (err == TK_EPERM) {
+        reply = not_leader(api, "transfers go to the leader");
+    } else if (err == TK_EINVAL) {
+        snprintf(detail, sizeof(detail),
+                 "field 'to': %llu is not the id of another voter of this cluster",
+                 (unsigned long long)w->to);
+        reply = fail("bad_request", detail);
+    } else {
+        if (err == TK_ETIMEDOUT)
+            snprintf(detail, sizeof(detail),
+                     "leadership did not move within the election timeout; leader now: %llu "
+                     "(0: none known)",
+                     (unsigned long long)leader_id);
+        else
+            snprintf(detail, sizeof(detail), "%s",
+                     err == TK_ENOENT      ? "there is no other voter to hand leadership to"
+                     : err == TK_EEXIST    ? "a leadership transfer is already under way"
+                     : err == TK_ECANCELED ? "the node stopped before the transfer ended"
+                                           : tk_err_str(err));
+        reply = fail("failed", detail);
+        if (reply != NULL) json_object_set_new(reply, "leader_api", json_string(st.leader_api));
+    }
+    pending_finish(w, reply);
+}
+
+/* Start a transfer: a reply at once when there is nothing to ask (a bad "to", not the leader),
+ * else NULL: done(arg, reply) follows, once, on the node's loop thread. */
+static json_t *transfer_begin(clu_api *api, const json_t *req, write_done_fn *done, void *arg)
+{
+    TK_ASSERT(api != NULL && done != NULL);
+    TK_ASSERT(json_is_object(req));
+    const json_t *to = json_object_get(req, "to");
+    if (to != NULL && (!json_is_integer(to) || json_integer_value(to) < 0))
+        return fail("bad_request", "field 'to': a node id, or 0 for any other voter, is required");
+    clu_status st;
+    clu_node_status(api->node, &st);
+    if (st.role != CLU_ROLE_LEADER) return not_leader(api, "transfers go to the leader");
+    pending_write *w = pending_begin(api, done, arg);
+    if (w == NULL) return fail("failed", "out of memory");
+    w->to = to != NULL ? (uint64_t)json_integer_value(to) : 0u;
+    if (clu_node_transfer(api->node, w->to, transferred, w) != TK_OK)
+        pending_finish(w, fail("failed", "out of memory"));
+    return NULL;
+}
+
+#define ACTORS_LISTED 64u /* names an unknown-actor answer lists at most */
+
+/* "bad_request" for an actor name that is not registered (NULL: none given), listing in
+ * "actors" (and in the detail) the names that are. */
+static json_t *unknown_actor(clu_api *api, const char *name)
+{
+    TK_ASSERT(api->actors != NULL);
+    char names[ACTORS_LISTED][ACT_NAME_BYTES_MAX + 1u];
+    uint32_t count = act_registered(api->actors, names, ACTORS_LISTED);
+    char detail[1024];
+    int n = name == NULL
+                ? snprintf(detail, sizeof(detail),
+                           "field 'actor': a registered actor's name is required")
+                : snprintf(detail, sizeof(detail),
+                           "field 'actor': '%.64s' is not a registered actor of this node", name);
+    size_t at = n > 0 ? (size_t)n : 0u;
+    json_t *list = json_array();
+    for (uint32_t i = 0; i < count && i < ACTORS_LISTED; i++) {
+        json_array_append_new(list, json_string(names[i]));
+        if (at >= sizeof(detail)) continue; /* the detail is full; the list is not */
+        n = snprintf(detail + at, sizeof(detail) - at, "%s%s", i == 0 ? "; registered: " : ", ",
+                     names[i]);
+        at += n > 0 ? (size_t)n : 0u;
+    }
+    json_t *reply = fail("bad_request", detail);
+    if (reply != NULL && list != NULL) json_object_set(reply, "actors", list);
+    json_decref(list);
+    return reply;
+}
+
+/* Op "crash": the actor registered under "actor" exits with an error, as if its handler had
+ * failed, so that its supervisor restarts it per its child spec. */
+static json_t *do_crash(clu_api *api, const json_t *req)
+{
+    TK_ASSERT(json_is_object(req));
+    if (!api->debug)
+        return fail("forbidden", "the debug API is off on this node (node.debug_api: false)");
+    if (api->actors == NULL)
+        return fail("failed", "this node runs no actors (its configuration has no trading)");
+    const char *name = json_string_value(json_object_get(req, "actor"));
+    act_ref ref;
+    if (name == NULL || act_whereis(api->actors, name, &ref) != TK_OK)
+        return unknown_actor(api, name);
+    act_reason reason = {.kind = ACT_REASON_ERROR, .err = TK_ECANCELED};
+    snprintf(reason.detail, sizeof(reason.detail), "crashed on purpose through the debug API");
+    if (act_exit(api->actors, ACT_REF_NONE, ref, &reason) != TK_OK)
+        return unknown_actor(api, name); /* it exited meanwhile */
+    TK_LOG(TK_LOG_WARN, "cluster", "actor crashed through the debug API",
+           TK_LOG_STR("actor", name));
+    return json_pack("{s:b, s:s}", "ok", 1, "actor", name);
 }
 
 static json_t *money_json(int64_t v_e8)
@@ -486,17 +619,20 @@ static void read_state(void *arg, const led_state *state)
     }
 }
 
-static json_t *do_status(const clu_status *st)
+static json_t *do_status(clu_api *api)
 {
+    clu_status st;
+    clu_node_status(api->node, &st);
+    uint64_t restarts = api->restarts != NULL ? api->restarts(api->restarts_arg) : 0u;
     char hash[2 * LED_HASH_BYTES + 1];
     for (unsigned i = 0; i < LED_HASH_BYTES; i++)
-        snprintf(hash + 2 * i, 3, "%02x", st->state_hash[i]);
-    return json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:b, s:b, s:b}", "ok", 1, "role",
-                     clu_role_name(st->role), "term", (json_int_t)st->term, "commit_index",
-                     (json_int_t)st->commit_index, "ledger_index", (json_int_t)st->ledger_index,
-                     "leader_id", (json_int_t)st->leader_id, "leader_api", st->leader_api,
-                     "state_hash", hash, "kill_switch", st->kill_switch, "leading", st->leading,
-                     "diverged", st->diverged);
+        snprintf(hash + 2 * i, 3, "%02x", st.state_hash[i]);
+    return json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:b, s:b, s:b, s:I}", "ok", 1,
+                     "role", clu_role_name(st.role), "term", (json_int_t)st.term, "commit_index",
+                     (json_int_t)st.commit_index, "ledger_index", (json_int_t)st.ledger_index,
+                     "leader_id", (json_int_t)st.leader_id, "leader_api", st.leader_api,
+                     "state_hash", hash, "kill_switch", st.kill_switch, "leading", st.leading,
+                     "diverged", st.diverged, "restarts", (json_int_t)restarts);
 }
 
 static void hex(const uint8_t *bytes, size_t size, char *out)
@@ -573,12 +709,10 @@ static json_t *handle(api_ctx *c, const json_t *req)
     if (!token_ok(api, req)) return fail("unauthorized", "a valid token is required");
     const char *op = json_string_value(json_object_get(req, "op"));
     if (op == NULL) return fail("bad_request", "field 'op': a string is required");
-    if (strcmp(op, "status") == 0) {
-        clu_status st;
-        clu_node_status(api->node, &st);
-        return do_status(&st);
-    }
+    if (strcmp(op, "status") == 0) return do_status(api);
     if (strcmp(op, "hashes") == 0) return do_hashes(api);
+    if (strcmp(op, "transfer") == 0) return transfer_begin(api, req, ctx_write_done, c);
+    if (strcmp(op, "crash") == 0) return do_crash(api, req);
     if (strcmp(op, "orders") == 0 || strcmp(op, "positions") == 0 || strcmp(op, "balances") == 0) {
         read_ctx rc = {.op = op};
         clu_node_read(api->node, read_state, &rc);
@@ -764,6 +898,10 @@ tk_err clu_api_start(const clu_api_opts *opts, clu_api **out, char *why, size_t 
     api->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
     api->pub = (nng_socket)NNG_SOCKET_INITIALIZER;
     api->node = opts->node;
+    api->actors = opts->actors;
+    api->debug = opts->debug;
+    api->restarts = opts->restarts;
+    api->restarts_arg = opts->restarts_arg;
     snprintf(api->token, sizeof(api->token), "%s", opts->token);
     api->peer_count = opts->peer_count < CLU_NODES_MAX ? opts->peer_count : CLU_NODES_MAX;
     memcpy(api->peers, opts->peer_apis, sizeof(api->peers));

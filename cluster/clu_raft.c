@@ -463,6 +463,14 @@ typedef struct inflight {
     inflight_part parts[CLU_ENTRY_EVENTS_MAX];
 } inflight;
 
+/* A leadership transfer waiting for the loop thread. */
+typedef struct transfer_wait {
+    uint64_t to; /* 0: libraft picks */
+    clu_transfer_fn *fn;
+    void *arg;
+    struct transfer_wait *next;
+} transfer_wait;
+
 /* A read waiting for the loop thread. */
 typedef struct read_req {
     void (*fn)(void *arg, const led_state *state);
@@ -494,6 +502,7 @@ struct clu_node {
     int start_rv;
     char start_error[320];
     proposal *queue_head, *queue_tail;
+    transfer_wait *transfers; /* owned: waiting for the loop thread */
     read_req *reads;
     clu_status status;
     clu_metrics metrics;
@@ -513,6 +522,11 @@ struct clu_node {
     uint64_t stall_applied;  /* applied index when the watchdog last saw it move */
     uint64_t stall_since_ns; /* when it last moved (or the node became available) */
     uint64_t unavailable_since_ns;
+    /* The transfer under way (transfer_fn not NULL). libraft 0.15 keeps using the request after
+     * its callback (the TimeoutNow send it embeds), so it lives in the node, never freed. */
+    struct raft_transfer transfer;
+    clu_transfer_fn *transfer_fn;
+    void *transfer_arg;
 };
 
 static uint64_t now_ns(void)
@@ -649,6 +663,77 @@ static void drain_proposals(clu_node *node, proposal *list)
     if (f != NULL) submit_entry(node, f, packed);
 }
 
+static void status_refresh(clu_node *node);
+
+/* libraft's transfer callback: the target leads (this node heard from it), the election timeout
+ * passed, or the node is closing. The request stays in the node (libraft 0.15 still uses it). */
+static void transfer_done(struct raft_transfer *req)
+{
+    clu_node *node = req->data;
+    TK_ASSERT(req == &node->transfer);
+    TK_ASSERT(node->transfer_fn != NULL);
+    raft_id leader = 0;
+    const char *address = NULL;
+    raft_leader(&node->raft, &leader, &address);
+    tk_err err = leader == req->id                             ? TK_OK
+                 : raft_state(&node->raft) == RAFT_UNAVAILABLE ? TK_ECANCELED
+                                                               : TK_ETIMEDOUT;
+    clu_transfer_fn *fn = node->transfer_fn;
+    void *arg = node->transfer_arg;
+    node->transfer_fn = NULL;
+    node->transfer_arg = NULL;
+    status_refresh(node); /* the caller reads who leads now */
+    TK_LOG(err == TK_OK ? TK_LOG_INFO : TK_LOG_WARN, "cluster", "leadership transfer ended",
+           TK_LOG_U64("node", node->opts.id), TK_LOG_U64("to", req->id),
+           TK_LOG_U64("leader", leader), TK_LOG_ERR("err", err));
+    fn(arg, err, leader);
+}
+
+static tk_err err_of_transfer(int rv)
+{
+    switch (rv) {
+    case RAFT_NOTLEADER:
+        return TK_EPERM;
+    case RAFT_BADID:
+        return TK_EINVAL;
+    case RAFT_NOTFOUND:
+        return TK_ENOENT;
+    case RAFT_NOMEM:
+        return TK_ENOMEM;
+    default:
+        return TK_ETIMEDOUT; /* TimeoutNow could not be sent: the target is out of reach */
+    }
+}
+
+/* Start one waiting transfer (loop thread); w is freed. */
+static void transfer_begin(clu_node *node, transfer_wait *w, bool stopping)
+{
+    TK_ASSERT(w != NULL && w->fn != NULL);
+    if (node->transfer_fn == NULL) TK_ASSERT(node->transfer_arg == NULL);
+    tk_err err = TK_OK;
+    if (stopping) {
+        err = TK_ECANCELED;
+    } else if (raft_state(&node->raft) != RAFT_LEADER) {
+        err = TK_EPERM;
+    } else if (node->transfer_fn != NULL) {
+        err = TK_EEXIST;
+    } else {
+        node->transfer.data = node; /* libraft sets the rest */
+        int rv = raft_transfer(&node->raft, &node->transfer, w->to, transfer_done);
+        if (rv == 0) {
+            node->transfer_fn = w->fn;
+            node->transfer_arg = w->arg;
+            TK_LOG(TK_LOG_INFO, "cluster", "leadership transfer started",
+                   TK_LOG_U64("node", node->opts.id), TK_LOG_U64("to", node->transfer.id));
+        } else {
+            err = err_of_transfer(rv);
+        }
+    }
+    if (err == TK_OK) TK_ASSERT(node->transfer_fn == w->fn); /* under way: answered later */
+    if (err != TK_OK) w->fn(w->arg, err, 0);
+    free(w);
+}
+
 static void node_close_handles(clu_node *node);
 
 static void on_wake(uv_async_t *handle)
@@ -659,6 +744,8 @@ static void on_wake(uv_async_t *handle)
     node->queue_head = node->queue_tail = NULL;
     read_req *reads = node->reads;
     node->reads = NULL;
+    transfer_wait *transfers = node->transfers;
+    node->transfers = NULL;
     bool stopping = node->stopping;
     clu_listener added[CLU_LISTENERS_MAX];
     uint32_t added_count = 0;
@@ -690,6 +777,11 @@ static void on_wake(uv_async_t *handle)
         } else {
             drain_proposals(node, list);
         }
+    }
+    while (transfers != NULL) {
+        transfer_wait *w = transfers;
+        transfers = w->next;
+        transfer_begin(node, w, stopping);
     }
     for (read_req *r = reads; r != NULL;) {
         read_req *next = r->next; /* r lives on the reader's stack: read next first */
@@ -760,23 +852,11 @@ static void barrier_done(struct raft_barrier *req, int status)
     drain_proposals(node, p);
 }
 
-/* Refresh the status; on becoming leader, the barrier; the stall watchdog. */
-static void on_tick(uv_timer_t *timer)
+/* Copy what the node says of itself into the status (loop thread). */
+static void status_refresh(clu_node *node)
 {
-    clu_node *node = timer->data;
     struct raft *r = &node->raft;
     clu_role role = role_of(raft_state(r));
-    if (node->leading_notified &&
-        (role != CLU_ROLE_LEADER || node->leading_term != r->current_term))
-        leading_notify(node, false);
-    if (role == CLU_ROLE_LEADER && node->last_role != CLU_ROLE_LEADER) {
-        struct raft_barrier *req = malloc(sizeof(*req));
-        if (req != NULL) {
-            req->data = node;
-            if (raft_barrier(r, req, barrier_done) != 0) free(req);
-        }
-    }
-    node->last_role = role;
     clu_fsm_stats stats;
     clu_fsm_stats_get(node->fsm, &stats);
     if (!node->hashed || node->hashed_ledger_index != stats.ledger_index) {
@@ -809,6 +889,26 @@ static void on_tick(uv_timer_t *timer)
     node->metrics.snapshots_total = stats.snapshots;
     node->metrics.restores_total = stats.restores;
     pthread_mutex_unlock(&node->lock);
+}
+
+/* Refresh the status; on becoming leader, the barrier; the stall watchdog. */
+static void on_tick(uv_timer_t *timer)
+{
+    clu_node *node = timer->data;
+    struct raft *r = &node->raft;
+    clu_role role = role_of(raft_state(r));
+    if (node->leading_notified &&
+        (role != CLU_ROLE_LEADER || node->leading_term != r->current_term))
+        leading_notify(node, false);
+    if (role == CLU_ROLE_LEADER && node->last_role != CLU_ROLE_LEADER) {
+        struct raft_barrier *req = malloc(sizeof(*req));
+        if (req != NULL) {
+            req->data = node;
+            if (raft_barrier(r, req, barrier_done) != 0) free(req);
+        }
+    }
+    node->last_role = role;
+    status_refresh(node);
 
     if (node->opts.stall_timeout_ms == 0) return;
     uint64_t now = now_ns(), limit = (uint64_t)node->opts.stall_timeout_ms * 1000000u;
@@ -1103,6 +1203,12 @@ void clu_node_stop(clu_node *node)
         free(p);
         p = next;
     }
+    while (node->transfers != NULL) { /* the same */
+        transfer_wait *w = node->transfers;
+        node->transfers = w->next;
+        w->fn(w->arg, TK_ECANCELED, 0);
+        free(w);
+    }
     node_free(node);
 }
 
@@ -1128,6 +1234,20 @@ tk_err clu_node_propose(clu_node *node, const led_event *events, uint32_t count,
     else
         node->queue_head = p;
     node->queue_tail = p;
+    pthread_mutex_unlock(&node->lock);
+    uv_async_send(&node->wake);
+    return TK_OK;
+}
+
+tk_err clu_node_transfer(clu_node *node, uint64_t to, clu_transfer_fn *fn, void *arg)
+{
+    TK_ASSERT(node != NULL && fn != NULL);
+    transfer_wait *w = calloc(1, sizeof(*w));
+    if (w == NULL) return TK_ENOMEM;
+    *w = (transfer_wait){.to = to, .fn = fn, .arg = arg};
+    pthread_mutex_lock(&node->lock);
+    w->next = node->transfers; /* at most a few at once: their order does not matter */
+    node->transfers = w;
     pthread_mutex_unlock(&node->lock);
     uv_async_send(&node->wake);
     return TK_OK;

@@ -445,7 +445,8 @@ static void actors_start(node_slot *n)
     if (strat_actor_spawn(n->sys, &st, &ref) != TK_OK) die("strat_actor_spawn", "refused");
     clu_leader_hooks hooks = {
         .arg = n, .capture = NULL, .start = hooks_start, .stop = hooks_stop, .release = NULL};
-    if (clu_raft_journal_actor_spawn(n->sys, n->node, &hooks, 1u << 16, &ref) != TK_OK)
+    if (clu_raft_journal_actor_spawn(n->sys, n->node, &hooks, 1u << 16, ACT_REF_NONE, &ref) !=
+        TK_OK)
         die("clu_raft_journal_actor_spawn", "refused");
 }
 

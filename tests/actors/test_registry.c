@@ -1,5 +1,5 @@
 /* The name registry: register, whereis, unregister; one name per actor and one actor per
- * name; names go with their actor; name length bounds. */
+ * name; names go with their actor; name length bounds; the list of names (act_registered). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,6 +138,39 @@ static void test_many_names(void **state)
         EXPECT_ERR(act_whereis(f->sys, name, &got), i % 2 == 0 ? TK_ENOENT : TK_OK);
         if (i % 2 != 0) EXPECT_REF_EQ(got, refs[i]);
     }
+    char first[2][ACT_NAME_BYTES_MAX + 1u]; /* sorted across every chain: bytewise */
+    assert_int_equal(act_registered(f->sys, first, 2), COUNT / 2);
+    assert_string_equal(first[0], "n1");
+    assert_string_equal(first[1], "n101");
+}
+
+static void test_registered_lists_names(void **state)
+{
+    act_fixture *f = *state;
+    char names[4][ACT_NAME_BYTES_MAX + 1u];
+    memset(names, 0, sizeof(names));
+    assert_int_equal(act_registered(f->sys, names, 4), 0); /* none yet */
+    assert_int_equal(act_registered(f->sys, NULL, 0), 0);
+    act_ref a = probe_start(f), b = probe_start(f), c = probe_start(f);
+    EXPECT_ERR(act_register(f->sys, "gamma", c), TK_OK);
+    EXPECT_ERR(act_register(f->sys, "alpha", a), TK_OK);
+    EXPECT_ERR(act_register(f->sys, "beta", b), TK_OK);
+    assert_int_equal(act_registered(f->sys, NULL, 0), 3);  /* the count alone */
+    assert_int_equal(act_registered(f->sys, names, 2), 3); /* the first two, sorted */
+    assert_string_equal(names[0], "alpha");
+    assert_string_equal(names[1], "beta");
+    assert_string_equal(names[2], ""); /* nothing past max */
+    assert_int_equal(act_registered(f->sys, names, 4), 3);
+    assert_string_equal(names[2], "gamma");
+    EXPECT_ERR(act_unregister(f->sys, "beta"), TK_OK);
+    uint64_t down = port_monitor(f, c); /* a name goes with its actor */
+    act_reason kill = act_reason_of(ACT_REASON_KILL);
+    EXPECT_ERR(act_exit(f->sys, f->port_ref, c, &kill), TK_OK);
+    (void)expect_down(f, down, c);
+    memset(names, 0, sizeof(names));
+    assert_int_equal(act_registered(f->sys, names, 4), 1);
+    assert_string_equal(names[0], "alpha");
+    assert_string_equal(names[1], "");
 }
 
 int act_test_registry(void)
@@ -147,6 +180,7 @@ int act_test_registry(void)
         ACT_TEST_THREADS(test_name_dropped_on_exit),
         ACT_TEST(test_name_bounds),
         ACT_TEST(test_many_names),
+        ACT_TEST(test_registered_lists_names),
     };
     return cmocka_run_group_tests_name("actors/registry", tests, NULL, NULL);
 }

@@ -2,7 +2,9 @@
  * its own RocksDB store and Raft directory: election and LeaderChanged; 10,000 events
  * replicated with many proposals in flight, equal state hashes; a follower refuses a proposal
  * and names the leader; the leader stops, a new one takes writes, and the old one restarts
- * from its directories and catches up, by snapshot install when it missed enough. */
+ * from its directories and catches up, by snapshot install when it missed enough; leadership
+ * handed over through the client API's op "transfer". With one node: the divergence check, the
+ * event stream, and the debug API's op "crash" on a supervised actor. */
 #define _XOPEN_SOURCE 700 /* nftw, mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,12 +25,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <msgpack.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 
 #include "clu.h"
 #include "cluster_tests.h"
+#include "sup.h"
 #include "tk_test.h"
 
 enum { NODES = 3 };
@@ -112,7 +116,7 @@ static void cluster_open(cluster *c, uint32_t snapshot_threshold)
         peers[i] = (clu_peer){.id = i + 1};
         snprintf(peers[i].raft_address, sizeof(peers[i].raft_address), "127.0.0.1:%u",
                  (unsigned)free_port());
-        snprintf(peers[i].api, sizeof(peers[i].api), "tcp://127.0.0.1:%u", 7000u + i);
+        snprintf(peers[i].api, sizeof(peers[i].api), "tcp://127.0.0.1:%u", (unsigned)free_port());
     }
     for (unsigned i = 0; i < NODES; i++) {
         snprintf(c->raft_dirs[i], sizeof(c->raft_dirs[i]), "%s/node%u-raft", c->dir, i + 1);
@@ -577,6 +581,286 @@ static void test_event_stream(void **unused)
     cluster_close(&c);
 }
 
+/* ---- The client API's transfer and crash ------------------------------------------------- */
+
+/* One request to url with token "t"; the reply, parsed (the test fails without one). */
+static json_t *api_request(const char *url, const char *request)
+{
+    char *text = NULL, why[256] = "";
+    tk_err err = clu_api_call(url, "t", request, 10000, &text, why, sizeof(why));
+    if (err != TK_OK) fail_msg("%s: %s: %s", url, tk_err_name(err), why);
+    json_t *reply = json_loads(text, 0, NULL);
+    if (reply == NULL) fail_msg("%s: not JSON: %s", url, text);
+    free(text);
+    return reply;
+}
+
+static const char *reply_str(const json_t *reply, const char *key)
+{
+    const char *v = json_string_value(json_object_get(reply, key));
+    return v != NULL ? v : "";
+}
+
+static long long reply_int(const json_t *reply, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(reply, key));
+}
+
+/* The reply failed with error code (its detail printed when it did not). */
+static void expect_error(json_t *reply, const char *code)
+{
+    if (strcmp(reply_str(reply, "error"), code) != 0)
+        fail_msg("want error %s, got ok=%d error '%s': %s", code,
+                 json_is_true(json_object_get(reply, "ok")), reply_str(reply, "error"),
+                 reply_str(reply, "detail"));
+    assert_false(json_is_true(json_object_get(reply, "ok")));
+    json_decref(reply);
+}
+
+static void expect_ok(const json_t *reply)
+{
+    if (!json_is_true(json_object_get(reply, "ok")))
+        fail_msg("want ok, got error '%s': %s", reply_str(reply, "error"),
+                 reply_str(reply, "detail"));
+}
+
+/* The API on every node of c, at the url its peers name. */
+static void apis_start(cluster *c, clu_api *apis[NODES])
+{
+    for (unsigned i = 0; i < NODES; i++) {
+        clu_api_opts ao = {
+            .url = c->opts[i].peers[i].api, .token = "t", .node = c->nodes[i], .workers = 4};
+        char why[256];
+        if (clu_api_start(&ao, &apis[i], why, sizeof(why)) != TK_OK) fail_msg("%s", why);
+    }
+}
+
+/* Leadership moves to the node named, through the leader's API, which answers once it has;
+ * writes then go to the new leader and the old one answers "not_leader" naming it; with no
+ * node named, libraft picks one. A follower, an unknown node and the leader itself are
+ * refused. */
+static void test_transfer_leadership(void **unused)
+{
+    (void)unused;
+    cluster c;
+    cluster_open(&c, 1024);
+    clu_api *apis[NODES];
+    apis_start(&c, apis);
+    unsigned old = wait_leader(&c, 5000);
+    assert_true(old < NODES);
+    unsigned to = (old + 1) % NODES, other = (old + 2) % NODES;
+    const char *url_old = c.opts[0].peers[old].api, *url_to = c.opts[0].peers[to].api;
+    char req[128];
+    snprintf(req, sizeof(req), "{\"op\": \"transfer\", \"to\": %u}", to + 1);
+    json_t *r = api_request(c.opts[0].peers[other].api, req);
+    assert_string_equal(reply_str(r, "leader_api"), url_old);
+    expect_error(r, "not_leader");
+    expect_error(api_request(url_old, "{\"op\": \"transfer\", \"to\": 9}"), "bad_request");
+    snprintf(req, sizeof(req), "{\"op\": \"transfer\", \"to\": %u}", old + 1);
+    expect_error(api_request(url_old, req), "bad_request"); /* itself */
+    expect_error(api_request(url_old, "{\"op\": \"transfer\", \"to\": \"2\"}"), "bad_request");
+    assert_int_equal(wait_leader(&c, 1000), old); /* none of that moved it */
+
+    snprintf(req, sizeof(req), "{\"op\": \"transfer\", \"to\": %u}", to + 1);
+    r = api_request(url_old, req);
+    expect_ok(r);
+    assert_int_equal(reply_int(r, "leader_id"), to + 1);
+    assert_string_equal(reply_str(r, "leader_api"), url_to);
+    json_decref(r);
+    clu_status st;
+    clu_node_status(c.nodes[old], &st); /* the old leader knows at once */
+    assert_int_not_equal(st.role, CLU_ROLE_LEADER);
+    assert_int_equal(st.leader_id, to + 1);
+    assert_int_equal(wait_leader(&c, 5000), to);
+
+    r = api_request(url_to, "{\"op\": \"kill_switch\", \"on\": false, \"reason\": \"t\", "
+                            "\"key\": \"after-transfer-1\"}");
+    expect_ok(r);
+    assert_string_equal(reply_str(r, "result"), "applied");
+    json_decref(r);
+    r = api_request(url_old, "{\"op\": \"kill_switch\", \"on\": false, \"reason\": \"t\", "
+                             "\"key\": \"after-transfer-2\"}");
+    assert_string_equal(reply_str(r, "leader_api"), url_to);
+    expect_error(r, "not_leader");
+
+    r = api_request(url_to, "{\"op\": \"transfer\"}"); /* libraft picks */
+    expect_ok(r);
+    long long picked = reply_int(r, "leader_id");
+    json_decref(r);
+    assert_true(picked >= 1 && picked <= NODES);
+    assert_int_not_equal(picked, to + 1);
+    assert_int_equal(wait_leader(&c, 5000), (unsigned)picked - 1);
+    for (unsigned i = 0; i < NODES; i++)
+        clu_api_stop(apis[i]);
+    cluster_close(&c);
+}
+
+/* The supervised actor the crash test ends: it does nothing. */
+static tk_err idle_init(act_ctx *ctx, void *state, const void *arg)
+{
+    (void)ctx;
+    (void)state;
+    (void)arg;
+    return TK_OK;
+}
+
+static tk_err idle_handle(act_ctx *ctx, void *state, act_msg *msg)
+{
+    (void)ctx;
+    (void)state;
+    (void)msg;
+    return TK_OK;
+}
+
+static const act_behaviour idle_behaviour = {
+    .name = "victim", .init = idle_init, .handle = idle_handle, .terminate = NULL};
+
+/* Spawn it linked to its supervisor and register it as "victim", as a node's start functions
+ * do with theirs. */
+static tk_err start_victim(act_system *sys, act_ref sup, const void *arg, act_ref *out)
+{
+    (void)arg;
+    act_spawn_opts o = {.behaviour = &idle_behaviour,
+                        .state_size_bytes = 0,
+                        .arg = NULL,
+                        .mailbox_capacity = 8,
+                        .link_to = sup,
+                        .trap_exit = false};
+    act_ref ref;
+    tk_err err = act_spawn(sys, &o, &ref);
+    if (err == TK_OK) err = act_register(sys, "victim", ref);
+    if (err == TK_OK) *out = ref;
+    return err;
+}
+
+static uint64_t process_restarts(void *arg)
+{
+    (void)arg;
+    sup_stats stats;
+    sup_stats_read(&stats);
+    return stats.restarts;
+}
+
+/* The actor registered as "victim"; ACT_REF_NONE between its exit and its restart. */
+static act_ref victim(act_system *sys)
+{
+    act_ref ref;
+    if (act_whereis(sys, "victim", &ref) != TK_OK) return ACT_REF_NONE;
+    return ref;
+}
+
+/* One node, an actor runtime with a supervisor over "victim", and three APIs on the node: the
+ * debug API on (url[0]), off (url[1]), and on without actors (url[2]). */
+typedef struct crash_fixture {
+    cluster c;
+    act_system *sys;
+    char url[3][CLU_ADDRESS_BYTES];
+    clu_api *api[3];
+} crash_fixture;
+
+static void crash_fixture_open(crash_fixture *f)
+{
+    cluster *c = &f->c;
+    single_open(c, "solo");
+    act_system_opts so = {.threads = 1,
+                          .actors_max = 64,
+                          .msgs_max = 1024,
+                          .spin_us = 0,
+                          .turn_deadline_ms = 0,
+                          .stuck_deadline_ms = 0,
+                          .clock = tk_clock_system()};
+    f->sys = NULL;
+    assert_int_equal(act_system_open(&so, &f->sys), TK_OK);
+    sup_child_spec child = {.id = "victim",
+                            .start = start_victim,
+                            .arg = NULL,
+                            .restart = SUP_TRANSIENT,
+                            .shutdown = SUP_SHUTDOWN_TIMEOUT,
+                            .shutdown_timeout_ms = 1000,
+                            .type = SUP_WORKER};
+    sup_spec spec = {.name = "test",
+                     .flags = {.strategy = SUP_ONE_FOR_ONE, .intensity = 5, .period_ms = 10000},
+                     .children = &child,
+                     .child_count = 1,
+                     .children_max = 1,
+                     .mailbox_capacity = 16};
+    act_ref sup;
+    assert_int_equal(sup_start(f->sys, &spec, ACT_REF_NONE, &sup), TK_OK);
+    for (unsigned i = 0; i < 3; i++) { /* debug on; off; on without actors */
+        snprintf(f->url[i], sizeof(f->url[i]), "tcp://127.0.0.1:%u", (unsigned)free_port());
+        clu_api_opts ao = {.url = f->url[i],
+                           .token = "t",
+                           .node = c->nodes[0],
+                           .workers = 2,
+                           .actors = i < 2 ? f->sys : NULL,
+                           .debug = i != 1,
+                           .restarts = process_restarts,
+                           .restarts_arg = NULL};
+        char why[256];
+        if (clu_api_start(&ao, &f->api[i], why, sizeof(why)) != TK_OK) fail_msg("%s", why);
+    }
+}
+
+static void crash_fixture_close(crash_fixture *f)
+{
+    for (unsigned i = 0; i < 3; i++)
+        clu_api_stop(f->api[i]);
+    act_system_close(f->sys);
+    cluster_close(&f->c);
+}
+
+/* With the debug API on, "crash" ends the actor registered under the name given: its
+ * supervisor restarts it (registered again, a new ref) and the status's "restarts" goes up by
+ * one. A name not registered is refused with the list of those that are; with the debug API
+ * off the op is refused "forbidden" and nothing happens; a node without actors says so. */
+static void test_crash_through_the_debug_api(void **unused)
+{
+    (void)unused;
+    crash_fixture f;
+    crash_fixture_open(&f);
+    act_ref first = victim(f.sys);
+    assert_false(act_ref_is_none(first));
+    json_t *r = api_request(f.url[0], "{\"op\": \"status\"}");
+    long long restarts = reply_int(r, "restarts");
+    assert_int_equal(restarts, (long long)process_restarts(NULL));
+    json_decref(r);
+
+    /* refused (off; no actors; a name not registered; none), and nothing happens */
+    expect_error(api_request(f.url[1], "{\"op\": \"crash\", \"actor\": \"victim\"}"), "forbidden");
+    expect_error(api_request(f.url[2], "{\"op\": \"crash\", \"actor\": \"victim\"}"), "failed");
+    r = api_request(f.url[0], "{\"op\": \"crash\", \"actor\": \"nobody\"}");
+    json_t *names = json_object_get(r, "actors");
+    assert_int_equal(json_array_size(names), 1);
+    assert_string_equal(json_string_value(json_array_get(names, 0)), "victim");
+    assert_non_null(strstr(reply_str(r, "detail"), "'nobody'"));
+    assert_non_null(strstr(reply_str(r, "detail"), "victim"));
+    expect_error(r, "bad_request");
+    expect_error(api_request(f.url[0], "{\"op\": \"crash\"}"), "bad_request");
+    sleep_ms(100);
+    assert_true(act_ref_eq(victim(f.sys), first));
+    r = api_request(f.url[0], "{\"op\": \"status\"}");
+    assert_int_equal(reply_int(r, "restarts"), restarts);
+    json_decref(r);
+
+    /* on: the actor ends as if it had failed, and its supervisor restarts it */
+    r = api_request(f.url[0], "{\"op\": \"crash\", \"actor\": \"victim\"}");
+    expect_ok(r);
+    assert_string_equal(reply_str(r, "actor"), "victim");
+    json_decref(r);
+    act_ref second = ACT_REF_NONE;
+    for (unsigned waited = 0; waited < 5000; waited += 10) {
+        second = victim(f.sys);
+        if (!act_ref_is_none(second) && !act_ref_eq(second, first)) break;
+        sleep_ms(10);
+    }
+    assert_false(act_ref_is_none(second));
+    assert_false(act_ref_eq(second, first)); /* registered again: the restarted one */
+    r = api_request(f.url[0], "{\"op\": \"status\"}");
+    assert_int_equal(reply_int(r, "restarts"), restarts + 1);
+    json_decref(r);
+    crash_fixture_close(&f);
+}
+
 int clu_test_raft_node(void)
 {
     const struct CMUnitTest tests[] = {
@@ -586,6 +870,8 @@ int clu_test_raft_node(void)
         cmocka_unit_test(test_divergence_halts_trading),
         cmocka_unit_test(test_event_stream),
         cmocka_unit_test(test_late_listener_told_leading),
+        cmocka_unit_test(test_transfer_leadership),
+        cmocka_unit_test(test_crash_through_the_debug_api),
     };
     return cmocka_run_group_tests_name("cluster/raft_node", tests, NULL, NULL);
 }
