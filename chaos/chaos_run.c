@@ -73,7 +73,8 @@ static const char *const fault_names[F_KINDS] = {
     "actor-crash",        "rolling-restart",    "transfer"};
 
 /* Actors a trading node registers that a crash may hit (docs/chaos.md). */
-static const char *const crash_actors[] = {"execution", "risk_monitor", "feed", "ema_cross"};
+static const char *const crash_actors[] = {"execution", "risk_monitor", "feed",
+                                           "strategy.ema_cross", "journal"};
 
 /* One fault of the schedule (what the seed decides) and what happened when it ran. */
 typedef struct fault {
@@ -123,6 +124,7 @@ typedef struct run {
     uint64_t seed;
     uint32_t duration_s, clients;
     bool want_netns, keep;
+    bool unguarded; /* --guard off: libraft 0.15 without the protocol guard */
     char out[OUT_BYTES], data[OUT_BYTES], troika[OUT_BYTES], source[OUT_BYTES];
     /* set-up */
     chaos_net net;
@@ -304,13 +306,15 @@ static bool node_config(run *r, uint32_t i, const char *bars, const char *strate
     int len = snprintf(
         text, sizeof(text),
         "# written by troika chaos run (docs/chaos.md)\n"
-        "node:\n  id: %u\n  name: node%u\n  data_dir: %s\n  token: %s\n"
+        "node:\n  id: %u\n  name: node%u\n  data_dir: %s\n  token: %s\n  debug_api: true\n"
         "cluster:\n  id: chaos\n  hash_every: 100\n  check_interval_ms: 1000\n"
         "raft:\n  election_timeout_ms: %u\n  heartbeat_timeout_ms: %u\n"
         "  snapshot_threshold: 1024\n  snapshot_trailing: 256\n  stall_timeout_ms: 10000\n"
+        "  guard: %s\n"
         "storage:\n  checkpoint_every: 100000\n  sync: true\n"
         "peers:\n",
-        i + 1u, i + 1u, r->nodes[i].dir, r->token, ELECTION_MS, ELECTION_MS / 10u);
+        i + 1u, i + 1u, r->nodes[i].dir, r->token, ELECTION_MS, ELECTION_MS / 10u,
+        r->unguarded ? "false" : "true");
     for (uint32_t k = 0; k < CHAOS_NODES; k++) {
         const char *ip = r->net.node_ip[k];
         uint32_t p = r->base_port + k + 1u;
@@ -687,6 +691,8 @@ static void schedule_make(run *r)
     }
 }
 
+static uint64_t recovery_ms(const run *r, const fault *f);
+
 static json_t *schedule_json(const run *r)
 {
     json_t *list = json_array();
@@ -700,6 +706,9 @@ static json_t *schedule_json(const run *r)
             if (f->other >= 0) json_object_set_new(j, "other", json_integer(f->other + 1));
             json_object_set_new(j, "target_was_leader", json_boolean(f->target_was_leader));
             json_object_set_new(j, "node_exits", json_integer(f->exits));
+            uint64_t ms = recovery_ms(r, f);
+            json_object_set_new(j, "recovery_ms",
+                                ms == UINT64_MAX ? json_null() : json_integer((json_int_t)ms));
             if (f->note[0] != '\0') json_object_set_new(j, "note", json_string(f->note));
         }
         json_array_append_new(list, j);
@@ -867,6 +876,9 @@ static void fault_inject(run *r, fault *f)
     }
     f->target_was_leader = f->target >= 0 && f->target == leader;
     if (f->target < 0 && f->note[0] == '\0') note(f, "%s", "not injected: no node to hit");
+    /* recovery counts from when the fault is in force (the rules inserted, the signal sent),
+     * except a rolling restart's, which counts from its first stop */
+    if (f->kind != F_ROLLING_RESTART) f->started_ms = run_ms(r);
 }
 
 /* The node's sync failure points off again (a node started since has them off already). */
@@ -1019,6 +1031,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: troika chaos run --scenario NAME --seed N [--duration S] [--out DIR]\n"
             "                        [--clients K] [--data DIR] [--no-netns] [--keep]\n"
+            "                        [--guard on|off]\n"
             "  --scenario   one nemesis: kill-leader kill-follower kill-random pause\n"
             "               partition-leader partition-follower partition-oneway eio-raft fsync\n"
             "               disk-full actor-crash rolling-restart transfer; or mixed (each fault\n"
@@ -1031,6 +1044,8 @@ static void usage(FILE *out)
             "               ../shared/data)\n"
             "  --no-netns   nodes on loopback even where namespaces can be made (no partitions)\n"
             "  --keep       keep the stores and Raft logs even when every invariant held\n"
+            "  --guard      off: the nodes run libraft 0.15 without the protocol guard, to show\n"
+            "               the checker catching what its bugs do (on)\n"
             "Writes DIR/result.json; exit 0 when every invariant held, 1 on a violation,\n"
             "2 on bad usage, 3 when the run could not be set up (docs/chaos.md).\n",
             CLIENTS_MAX);
@@ -1054,7 +1069,8 @@ static int options(run *r, int argc, char **argv)
         {"duration", required_argument, NULL, 'd'}, {"out", required_argument, NULL, 'o'},
         {"clients", required_argument, NULL, 'c'},  {"data", required_argument, NULL, 'D'},
         {"no-netns", no_argument, NULL, 'n'},       {"keep", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"guard", required_argument, NULL, 'g'},    {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     uint64_t v;
     bool have_seed = false;
     const char *out = NULL, *data = NULL;
@@ -1101,6 +1117,13 @@ static int options(run *r, int argc, char **argv)
             break;
         case 'k':
             r->keep = true;
+            break;
+        case 'g':
+            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+                fprintf(stderr, "troika chaos run: --guard %s: on or off\n", optarg);
+                return 2;
+            }
+            r->unguarded = strcmp(optarg, "off") == 0;
             break;
         case 'h':
             usage(stdout);
@@ -1298,8 +1321,8 @@ static json_t *faults_summary(const run *r, json_t **recovery)
 static int run_all(run *r)
 {
     char why[2048] = "";
-    printf("troika chaos run: scenario %s, seed %" PRIu64 ", %u s, out %s\n", r->scenario, r->seed,
-           r->duration_s, r->out);
+    printf("troika chaos run: scenario %s, seed %" PRIu64 ", %u s, guard %s, out %s\n",
+           r->scenario, r->seed, r->duration_s, r->unguarded ? "OFF" : "on", r->out);
     r->acks = calloc(ACKS_MAX, sizeof(chaos_ack));
     if (r->acks == NULL || !setup(r, why, sizeof(why))) {
         fprintf(stderr, "troika chaos run: cannot set up: %s\n",
@@ -1438,14 +1461,16 @@ static int run_all(run *r)
     }
     char replay[PATH_BYTES + 160u];
     snprintf(replay, sizeof(replay),
-             "troika chaos run --scenario %s --seed %" PRIu64 " --duration %u --clients %u%s",
-             r->scenario, r->seed, r->duration_s, r->clients, r->want_netns ? "" : " --no-netns");
+             "troika chaos run --scenario %s --seed %" PRIu64 " --duration %u --clients %u%s%s",
+             r->scenario, r->seed, r->duration_s, r->clients, r->want_netns ? "" : " --no-netns",
+             r->unguarded ? " --guard off" : "");
     json_t *sched_done = schedule_json(r);
     json_t *result = json_pack(
-        "{s:s, s:s, s:s, s:I, s:i, s:s, s:s, s:o, s:o, s:o, s:o*, s:o*, s:o*, s:{s:I, s:I, s:I, "
-        "s:I, s:I, s:s}, s:I, s:I, s:I, s:s}",
+        "{s:s, s:s, s:s, s:I, s:i, s:s, s:s, s:s, s:o, s:o, s:o, s:o*, s:o*, s:o*, s:{s:I, s:I, "
+        "s:I, s:I, s:I, s:s}, s:I, s:I, s:I, s:s}",
         "verdict", ok ? "pass" : "fail", "summary", line, "scenario", r->scenario, "seed",
-        (json_int_t)r->seed, "duration_s", (int)r->duration_s, "network",
+        (json_int_t)r->seed, "duration_s", (int)r->duration_s, "guard",
+        r->unguarded ? "off" : "on", "network",
         r->net.netns ? "netns" : "loopback", "replay", replay, "faults", sched_done,
         "faults_by_kind", by_kind, "recovery_leader_faults", recovery, "invariants",
         json_incref(inv), "nodes", json_incref(nodes), "counts",
