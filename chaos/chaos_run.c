@@ -347,7 +347,7 @@ static void node_prepare(run *r, uint32_t i)
     argv[a++] = "--config";
     argv[a++] = r->nodes[i].config;
     argv[a] = NULL;
-    char preload[PATH_BYTES * 2u] = "";
+    char preload[PATH_BYTES * 2u - 32u] = "";
     if (r->use_fiu)
         snprintf(preload, sizeof(preload),
                  "/usr/lib/fiu/fiu_run_preload.so /usr/lib/fiu/fiu_posix_preload.so");
@@ -1179,7 +1179,7 @@ static int options(run *r, int argc, char **argv)
                 errno != 0 ? strerror(errno) : "the path is too long");
         return 3;
     }
-    snprintf(r->out, sizeof(r->out), "%s", resolved);
+    snprintf(r->out, sizeof(r->out), "%.*s", (int)OUT_BYTES - 1, resolved);
     const char *env = getenv("TROIKA_DATA");
     if ((data != NULL && strlen(data) >= OUT_BYTES - 64u) ||
         (env != NULL && strlen(env) >= OUT_BYTES - 64u)) {
@@ -1263,7 +1263,9 @@ static bool setup(run *r, char *why, size_t n)
         snprintf(np->config, sizeof(np->config), "%s/node%u.yaml", r->out, i + 1u);
         snprintf(np->log, sizeof(np->log), "%s/node%u.log", r->out, i + 1u);
         snprintf(np->eio_file, sizeof(np->eio_file), "%s/node%u.eio", r->out, i + 1u);
-        snprintf(np->store, sizeof(np->store), "%s/store", np->dir);
+        char store[PATH_BYTES];
+        snprintf(store, sizeof(store), "%s/node%u/store", r->out, i + 1u);
+        memcpy(np->store, store, sizeof(store));
         unlink(np->eio_file);
         if (mkdir(np->dir, 0700) != 0 && errno != EEXIST) {
             snprintf(why, n, "%s: %s", np->dir, strerror(errno));

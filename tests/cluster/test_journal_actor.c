@@ -219,12 +219,51 @@ static void test_paced_batch(void **state)
     expect_idle(g->driver);
 }
 
+static void send_paced(graph *g, act_port *from, uint32_t count)
+{
+    led_paced_batch batch = {.count = count};
+    for (uint32_t k = 0; k < count; k++)
+        batch.events[k] = event(g, LED_EV_BAR_CLOSED);
+    size_t bytes = offsetof(led_paced_batch, events) + count * sizeof(led_event);
+    assert_int_equal(act_send_named_copy(g->sys, &g->to_journal, act_port_ref(from),
+                                         LED_MSG_PROPOSE_PACED, NULL, 0, &batch, bytes),
+                     TK_OK);
+}
+
+/* A new pacing proposer while another's batch waits (a feed its supervisor restarted, found by
+ * the chaos harness to crash the node on an assertion): the waiting batch is dropped after the
+ * bar in flight, the new one is committed, and only the new proposer hears IDLE. */
+static void test_new_pacer_supersedes(void **state)
+{
+    graph *g = *state;
+    act_port *second = NULL;
+    assert_int_equal(act_port_open(g->sys, 64, &second), TK_OK);
+    send_paced(g, g->driver, 3);
+    uint64_t i, j;
+    assert_int_equal(next_commit(g->exec, &i), LED_EV_BAR_CLOSED);
+    send_paced(g, second, 2); /* while the first batch's first bar is in flight */
+    ack(g, g->exec, i, 0);
+    assert_int_equal(next_commit(g->strat, &j), LED_EV_BAR_CLOSED);
+    ack(g, g->strat, j, 0);
+    for (uint32_t k = 0; k < 2; k++) { /* the second batch's two bars, not the first's rest */
+        assert_int_equal(next_commit(g->exec, &i), LED_EV_BAR_CLOSED);
+        ack(g, g->exec, i, 0);
+        assert_int_equal(next_commit(g->strat, &j), LED_EV_BAR_CLOSED);
+        ack(g, g->strat, j, 0);
+    }
+    expect_idle(second);
+    expect_quiet(g->exec);
+    expect_quiet(g->driver);
+    act_port_close(second);
+}
+
 int clu_test_journal_actor(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_bar_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bars_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paced_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_pacer_supersedes, setup, teardown),
     };
     return cmocka_run_group_tests_name("cluster/journal_actor", tests, NULL, NULL);
 }
