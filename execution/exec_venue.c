@@ -40,6 +40,12 @@ typedef struct tracked {
     uint32_t sends;     /* new order requests made */
     bool lost;          /* a new order's outcome is unknown: a query that finds nothing resends */
     bool cancel_wanted; /* a cancel committed while a request was in flight */
+    /* A stop the last leader held (open, never acked at this leader's start): that leader may
+     * have fired it before it stepped down, so it is queried like any other order before it is
+     * held here again, cancelled or sent (found by the chaos harness: a leader paused past the
+     * election fired a stop the new leader had already recorded as cancelled unsent). */
+    bool held_stop;
+    bool triggered; /* a bar reached its trigger while it was being reconciled */
     bool busy;          /* a request is in flight */
     uint64_t retry_at;  /* mono ns: when to query again (STEP_QUERYING without busy) */
     exec_binance_order venue; /* the last order answer, for the trades that complete it */
@@ -322,12 +328,37 @@ static tk_err on_new_answer(venue_state *s, tracked *t, const net_response *resp
     return send_query(s, t);
 }
 
+/* OrderCancelled for an order that never left this actor. */
+static tk_err cancel_unsent(venue_state *s, tracked *t, int64_t ts_ns)
+{
+    led_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = LED_EV_ORDER_CANCELLED;
+    ev.version = 1;
+    ev.ts_ns = ts_ns;
+    ev.u.order_cancelled.order_index = t->o.index;
+    snprintf(ev.u.order_cancelled.reason, LED_TEXT_BYTES, "cancelled before it was sent");
+    t->step = STEP_FREE;
+    return propose_all(s, &ev, 1);
+}
+
+/* A stop the last leader held is not at the venue: it was never fired. Held here from now on,
+ * or cancelled, or sent (at the next tick, once reconciled) if a bar reached it meanwhile. */
+static tk_err stop_unsent(venue_state *s, tracked *t)
+{
+    t->held_stop = false;
+    if (t->cancel_wanted) return cancel_unsent(s, t, tk_clock_wall_ns(s->opts.clock));
+    t->step = t->triggered ? STEP_WAIT : STEP_STOP;
+    return TK_OK;
+}
+
 static tk_err on_query_answer(venue_state *s, tracked *t, const net_response *resp)
 {
     exec_binance_order venue;
     exec_binance_error e = {0};
     tk_err err = exec_binance_parse_order(resp, &venue, &e);
     if (err == TK_OK) return on_order(s, t, &venue);
+    if (err == TK_ENOENT && t->step == STEP_RECONCILE && t->held_stop) return stop_unsent(s, t);
     if (err == TK_ENOENT && t->step == STEP_RECONCILE) return settle_order(s, t, NULL);
     if (err == TK_ENOENT && t->lost) return send_new(s, t); /* it never reached the venue */
     if (err == TK_ENOENT) return settle_order(s, t, NULL);
@@ -534,10 +565,15 @@ static tk_err on_bar(venue_state *s, const led_commit *c)
     tk_err err = TK_OK;
     for (uint32_t i = 0; i < VENUE_ORDERS_MAX && err == TK_OK; i++) {
         tracked *t = &s->orders[i];
-        if (t->step != STEP_STOP || strcmp(t->o.symbol, b->symbol) != 0) continue;
+        bool held = t->step == STEP_STOP || (t->held_stop && t->step == STEP_RECONCILE);
+        if (!held || strcmp(t->o.symbol, b->symbol) != 0) continue;
         bool hit =
             t->o.side == LED_SIDE_SELL ? b->low_e8 <= t->o.price_e8 : b->high_e8 >= t->o.price_e8;
         if (!hit) continue;
+        if (t->step == STEP_RECONCILE) { /* the query decides first */
+            t->triggered = true;
+            continue;
+        }
         t->step = STEP_WAIT;
         if (s->reconciled) err = send_new(s, t);
     }
@@ -548,17 +584,8 @@ static tk_err on_cancel_requested(venue_state *s, const led_commit *c)
 {
     tracked *t = find(s, c->ev.u.order_cancel_requested.order_index);
     if (t == NULL) return TK_OK;
-    if (t->step == STEP_STOP || t->step == STEP_WAIT) { /* never sent: cancelled here */
-        led_event ev;
-        memset(&ev, 0, sizeof(ev));
-        ev.type = LED_EV_ORDER_CANCELLED;
-        ev.version = 1;
-        ev.ts_ns = c->ev.ts_ns;
-        ev.u.order_cancelled.order_index = t->o.index;
-        snprintf(ev.u.order_cancelled.reason, LED_TEXT_BYTES, "cancelled before it was sent");
-        t->step = STEP_FREE;
-        return propose_all(s, &ev, 1);
-    }
+    if (t->step == STEP_STOP || t->step == STEP_WAIT) /* never sent: cancelled here */
+        return cancel_unsent(s, t, c->ev.ts_ns);
     if (t->step == STEP_OPEN && !t->busy) return send_cancel(s, t);
     t->cancel_wanted = true; /* after the request in flight */
     return TK_OK;
@@ -591,7 +618,7 @@ static tk_err on_commit(venue_state *s, const led_commit *c)
 static bool holds_stops(const venue_state *s)
 {
     for (uint32_t i = 0; i < VENUE_ORDERS_MAX; i++)
-        if (s->orders[i].step == STEP_STOP) return true;
+        if (s->orders[i].step == STEP_STOP || s->orders[i].held_stop) return true;
     return false;
 }
 
@@ -611,11 +638,9 @@ static tk_err venue_init(act_ctx *ctx, void *state, const void *arg)
                 memcpy(s->external[s->external_count++], o->client_order_id, LED_ID_BYTES);
             continue;
         }
-        if (track(s, o,
-                  o->kind == LED_ORDER_STOP && o->venue_order_id[0] == '\0'
-                      ? STEP_STOP
-                      : STEP_RECONCILE) == NULL)
-            return TK_EFULL;
+        tracked *t = track(s, o, STEP_RECONCILE);
+        if (t == NULL) return TK_EFULL;
+        t->held_stop = o->kind == LED_ORDER_STOP && o->venue_order_id[0] == '\0';
     }
     s->opts.open = NULL; /* borrowed for the spawn only */
     s->opts.open_count = 0;

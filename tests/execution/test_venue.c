@@ -688,6 +688,52 @@ static void test_reconcile_at_start(void **state)
     assert_venue_alive(f);
 }
 
+/* Two stops the last leader held: it fired the first (a market order at the venue) before it
+ * stepped down, not the second; the ledger still has both open and unacked, and the second's
+ * cancel is committed before the fence ends. The new leader must find the first by its client
+ * order id and record its fill, and cancel the second as never sent; it sends nothing itself.
+ * (The chaos harness found a leader resumed from SIGSTOP firing a stop that the new leader had
+ * recorded as cancelled unsent: a fill the ledger never saw.) */
+static void test_held_stops_reconciled(void **state)
+{
+    fx *f = *state;
+    fx_start(f);
+    uint64_t fired = order(f, LED_SIDE_BUY, LED_ORDER_STOP, E8 / 10, 61000 * E8);
+    uint64_t held = order(f, LED_SIDE_BUY, LED_ORDER_STOP, E8 / 20, 61000 * E8);
+    char fired_cid[LED_ID_BYTES];
+    cid_of(fired, fired_cid);
+    assert_int_equal(mock_place(f, fired_cid, LED_SIDE_BUY, LED_ORDER_MARKET, E8 / 10, 0),
+                     EXEC_BINANCE_FILLED);
+    led_order open[OPEN_MAX];
+    uint32_t open_count = 0;
+    const led_state *ledger = clu_journal_state(f->journal);
+    uint64_t after = 0;
+    while (open_count < OPEN_MAX && led_state_order_next(ledger, after, &open[open_count]) == TK_OK)
+        after = open[open_count++].index;
+    assert_int_equal(open_count, 2);
+
+    venue_start(f, open, open_count);
+    led_event ev = ev_new(LED_EV_ORDER_CANCEL_REQUESTED);
+    ev.u.order_cancel_requested.order_index = held;
+    (void)drive_applied(f, &ev); /* inside the fence: the held stop is not known unsent yet */
+    (void)seen_await(f, LED_EV_ORDER_ACKED, fired);
+    (void)seen_await(f, LED_EV_ORDER_FILLED, fired);
+    const led_commit *cancelled = seen_await(f, LED_EV_ORDER_CANCELLED, held);
+    assert_string_equal(cancelled->ev.u.order_cancelled.reason, "cancelled before it was sent");
+    seen_drain(f, SETTLE_MS);
+    char trade[LED_ID_BYTES] = "";
+    assert_int_equal(mock_orders_with(f, fired_cid, NULL, NULL, trade), 1);
+    assert_market_fill(f, fired, trade);
+    char held_cid[LED_ID_BYTES];
+    cid_of(held, held_cid);
+    assert_int_equal(mock_orders_with(f, held_cid, NULL, NULL, NULL), 0);
+    assert_int_equal(mock_requests(f, "POST /api/v3/order"), 1); /* the old leader's only */
+    assert_int_equal(seen_count_of(f, LED_EV_ORDER_FILLED, fired), 1);
+    assert_int_equal(seen_count_of(f, LED_EV_ORDER_CANCELLED, held), 1);
+    assert_int_equal(seen_count_of(f, LED_EV_ORDER_CANCELLED, fired), 0);
+    assert_venue_alive(f);
+}
+
 /* A limit order below the market rests at the venue (acked, not filled); a committed
  * OrderCancelRequested cancels it there, and the answer becomes OrderCancelled. */
 static void test_resting_limit_cancelled(void **state)
@@ -782,6 +828,7 @@ int exec_test_venue(void)
         cmocka_unit_test_setup_teardown(test_unknown_outcome_not_taken_is_resent, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_at_start, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_held_stops_reconciled, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_resting_limit_cancelled, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_turned_away_is_retried, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_venue_refusal, fx_setup, fx_teardown),
