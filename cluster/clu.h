@@ -166,6 +166,10 @@ typedef struct clu_guard_counters {
     uint64_t leader_lowered_earlier_term; /* of which pointed at an earlier term's entry above
                                              the commit index: counted only up to it */
     uint64_t barriers;                    /* barriers proposed, one per term led */
+    /* Not a rule: the highest commit index a current leader's AppendEntries carried. The stall
+     * watchdog compares it with the applied index: a follower whose log writes failed takes no
+     * more entries, so its own commit index stops too, and only this shows it is behind. */
+    uint64_t leader_commit_seen;
 } clu_guard_counters;
 
 typedef struct clu_guard clu_guard;

@@ -235,6 +235,8 @@ static void guard_recv(struct raft_io *io, struct raft_message *m)
         raft_index prev = ae->prev_log_index;
         raft_term prev_term = ae->prev_log_term;
         unsigned n = keep_terms(g, ae) ? ae->n_entries : 0;
+        if (term >= r->current_term && ae->leader_commit > g->counters.leader_commit_seen)
+            g->counters.leader_commit_seen = ae->leader_commit;
         if (term >= r->current_term) {
             follower_term(g, term);
             follower_verified(g, term, verified_by(r, prev, prev_term, g->terms, n));

@@ -913,7 +913,17 @@ static void on_tick(uv_timer_t *timer)
     if (node->opts.stall_timeout_ms == 0) return;
     uint64_t now = now_ns(), limit = (uint64_t)node->opts.stall_timeout_ms * 1000000u;
     uint64_t applied = raft_last_applied(r);
-    if (applied != node->stall_applied || r->commit_index <= applied) {
+    /* what this node knows is committed: its own commit index, or, when its log writes fail
+     * and it stops taking entries (libraft 0.15 then leaves it behind for good, a follower or
+     * a candidate; found by the chaos harness's eio-raft), the highest a leader's AppendEntries
+     * said */
+    uint64_t committed = r->commit_index;
+    if (node->guard != NULL) {
+        clu_guard_counters gc;
+        clu_guard_counters_get(node->guard, &gc);
+        if (gc.leader_commit_seen > committed) committed = gc.leader_commit_seen;
+    }
+    if (applied != node->stall_applied || committed <= applied) {
         node->stall_applied = applied;
         node->stall_since_ns = now;
     }
@@ -923,7 +933,7 @@ static void on_tick(uv_timer_t *timer)
     if (stalled || unavailable) {
         TK_LOG(TK_LOG_ERROR, "cluster", "stall watchdog: exiting so that the node restarts",
                TK_LOG_BOOL("applied_stopped", stalled), TK_LOG_BOOL("unavailable", unavailable),
-               TK_LOG_U64("applied_index", applied), TK_LOG_U64("commit_index", r->commit_index));
+               TK_LOG_U64("applied_index", applied), TK_LOG_U64("commit_index", committed));
         abort();
     }
 }
