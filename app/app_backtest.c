@@ -46,17 +46,6 @@ typedef struct bt_record {
     const led_state *state; /* borrowed: the journal's */
 } bt_record;
 
-static bool grow(void **items, size_t *cap, size_t count, size_t size)
-{
-    if (count < *cap) return true;
-    size_t next = *cap == 0 ? 1024u : *cap * 2u;
-    void *p = realloc(*items, next * size);
-    if (p == NULL) return false;
-    *items = p;
-    *cap = next;
-    return true;
-}
-
 static led_side side_of(const bt_record *r, uint64_t order_index)
 {
     size_t lo = 0, hi = r->order_count;
@@ -77,7 +66,8 @@ static void record_commit(void *arg, uint64_t index, const led_event *ev, const 
     r->events++;
     if (out->result != LED_APPLIED) return;
     if (ev->type == LED_EV_ORDER_REQUESTED) {
-        if (!grow((void **)&r->order_index, &r->order_cap, r->order_count, sizeof(uint64_t)) ||
+        if (!tk_array_reserve((void **)&r->order_index, &r->order_cap, r->order_count,
+                              sizeof(uint64_t)) ||
             (r->order_side = realloc(r->order_side, r->order_cap * sizeof(led_side))) == NULL) {
             r->out_of_memory = true;
             return;
@@ -85,7 +75,7 @@ static void record_commit(void *arg, uint64_t index, const led_event *ev, const 
         r->order_index[r->order_count] = index;
         r->order_side[r->order_count++] = ev->u.order_requested.side;
     } else if (ev->type == LED_EV_ORDER_FILLED) {
-        if (!grow((void **)&r->fills, &r->fill_cap, r->fill_count, sizeof(app_fill))) {
+        if (!tk_array_reserve((void **)&r->fills, &r->fill_cap, r->fill_count, sizeof(app_fill))) {
             r->out_of_memory = true;
             return;
         }
@@ -98,7 +88,8 @@ static void record_commit(void *arg, uint64_t index, const led_event *ev, const 
     } else if (ev->type == LED_EV_BAR_CLOSED) {
         /* The point of the previous bar is final only now (its fills come after it): each
          * BarClosed first completes the last point, then opens its own. */
-        if (!grow((void **)&r->points, &r->point_cap, r->point_count, sizeof(app_equity_point))) {
+        if (!tk_array_reserve((void **)&r->points, &r->point_cap, r->point_count,
+                              sizeof(app_equity_point))) {
             r->out_of_memory = true;
             return;
         }

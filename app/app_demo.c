@@ -237,15 +237,9 @@ static void check_step(void *arg, const es_replay_step *step)
     const led_event *ev = step->ev;
     bool applied = step->outcome->result == LED_APPLIED;
     if (applied && ev->key[0] != '\0') {
-        if (c->key_count == c->key_cap) {
-            size_t cap = c->key_cap == 0 ? 4096u : c->key_cap * 2u;
-            void *p = realloc(c->keys, cap * LED_KEY_BYTES);
-            if (p == NULL) {
-                c->out_of_memory = true;
-                return;
-            }
-            c->keys = p;
-            c->key_cap = cap;
+        if (!tk_array_reserve((void **)&c->keys, &c->key_cap, c->key_count, LED_KEY_BYTES)) {
+            c->out_of_memory = true;
+            return;
         }
         memcpy(c->keys[c->key_count++], ev->key, LED_KEY_BYTES);
     }

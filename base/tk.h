@@ -109,6 +109,12 @@ TK_MUST_USE void *tk_alloc(const tk_mem *mem, size_t size_bytes);
  * NULL is a no-op. Debug builds fill the block with 0xDD first. */
 void tk_free(const tk_mem *mem, void *ptr, size_t size_bytes);
 
+/* Room for one more item in a growing array outside the hot path (a report's or a checker's
+ * tables): when count == *cap, *items (malloc'd, or NULL with *cap 0) is realloc'd to twice
+ * *cap items of item_size bytes (1024 at first) and *cap updated. Returns false, leaving
+ * *items and *cap as they were, when that fails (out of memory, or the size overflows). */
+TK_MUST_USE bool tk_array_reserve(void **items, size_t *cap, size_t count, size_t item_size);
+
 /* ---- Fixed-capacity object pool ------------------------------------------------------------- */
 
 /* capacity objects of obj_size_bytes each, allocated once at init; get and put are O(1) and

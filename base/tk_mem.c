@@ -46,3 +46,16 @@ void tk_free(const tk_mem *mem, void *ptr, size_t size_bytes)
 #endif
     mem->free(mem->ctx, ptr, size_bytes);
 }
+
+bool tk_array_reserve(void **items, size_t *cap, size_t count, size_t item_size)
+{
+    TK_ASSERT(items != NULL && cap != NULL && count <= *cap && item_size > 0);
+    if (count < *cap) return true;
+    size_t next = *cap == 0 ? 1024u : *cap * 2u;
+    if (next < *cap || next > SIZE_MAX / item_size) return false;
+    void *p = realloc(*items, next * item_size);
+    if (p == NULL) return false;
+    *items = p;
+    *cap = next;
+    return true;
+}

@@ -70,17 +70,6 @@ typedef struct scan {
     char fold_error[160]; /* the fold met what it cannot follow */
 } scan;
 
-static bool grow(void **items, size_t *cap, size_t count, size_t size)
-{
-    if (count < *cap) return true;
-    size_t next = *cap == 0 ? 1024u : *cap * 2u;
-    void *p = realloc(*items, next * size);
-    if (p == NULL) return false;
-    *items = p;
-    *cap = next;
-    return true;
-}
-
 static fold_asset *asset_of(scan *s, const char *asset)
 {
     for (uint32_t i = 0; i < s->asset_count; i++)
@@ -171,7 +160,7 @@ static void scan_step(void *arg, const es_replay_step *step)
     if (s->first_index == 0) s->first_index = step->index;
     if (s->out_of_memory) return;
     if (ev->key[0] != '\0' && out->duplicate_of == 0 && out->result != LED_SKIPPED) {
-        if (!grow((void **)&s->keys, &s->key_cap, s->key_count, sizeof(key_rec))) {
+        if (!tk_array_reserve((void **)&s->keys, &s->key_cap, s->key_count, sizeof(key_rec))) {
             s->out_of_memory = true;
             return;
         }
@@ -193,7 +182,8 @@ static void scan_step(void *arg, const es_replay_step *step)
         break;
     case LED_EV_ORDER_REQUESTED:
     case LED_EV_EXTERNAL_ORDER_ADOPTED: {
-        if (!grow((void **)&s->orders, &s->order_cap, s->order_count, sizeof(order_rec))) {
+        if (!tk_array_reserve((void **)&s->orders, &s->order_cap, s->order_count,
+                              sizeof(order_rec))) {
             s->out_of_memory = true;
             return;
         }
@@ -209,14 +199,15 @@ static void scan_step(void *arg, const es_replay_step *step)
         o->qty_e8 = adopted ? ev->u.external_order_adopted.qty_e8 : ev->u.order_requested.qty_e8;
         o->filled_e8 = adopted ? ev->u.external_order_adopted.filled_qty_e8 : 0;
         if (adopted && applied && ev->u.external_order_adopted.filled_qty_e8 != 0)
-            fold_error(s, "index %" PRIu64 ": an order adopted part-filled (the fold cannot price "
-                          "its earlier fills)",
+            fold_error(s,
+                       "index %" PRIu64 ": an order adopted part-filled (the fold cannot price "
+                       "its earlier fills)",
                        step->index);
         break;
     }
     case LED_EV_ORDER_FILLED:
         if (!applied) break;
-        if (!grow((void **)&s->fills, &s->fill_cap, s->fill_count, sizeof(fill_rec))) {
+        if (!tk_array_reserve((void **)&s->fills, &s->fill_cap, s->fill_count, sizeof(fill_rec))) {
             s->out_of_memory = true;
             return;
         }
@@ -288,7 +279,8 @@ static const key_rec *key_find(const scan *s, const char *key, size_t *count)
         }
     }
     *count = 0;
-    for (size_t i = lo; i < s->key_count && strcmp(s->keys[i].key, key) == 0; i++) (*count)++;
+    for (size_t i = lo; i < s->key_count && strcmp(s->keys[i].key, key) == 0; i++)
+        (*count)++;
     return *count > 0 ? &s->keys[lo] : NULL;
 }
 
@@ -407,7 +399,8 @@ static bool audit(const char *troika, const char *store_dir, const char *out_fil
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-/* ---- The venue -------------------------------------------------------------------------------- */
+/* ---- The venue --------------------------------------------------------------------------------
+ */
 
 typedef struct body {
     char *data;
@@ -544,7 +537,8 @@ static void venue_check(const chaos_check_in *in, const scan *s, venue_result *r
     /* Every fill the ledger holds for a venue order came from the venue (paper fills "p..."
      * are not the venue's). */
     uint64_t ledger_venue_fills = 0;
-    for (size_t m = 0; m < s->fill_count; m++) ledger_venue_fills += s->fills[m].fill_id[0] == 'b';
+    for (size_t m = 0; m < s->fill_count; m++)
+        ledger_venue_fills += s->fills[m].fill_id[0] == 'b';
     if (r->fills_match && ledger_venue_fills != venue_fills) {
         r->fills_match = false;
         snprintf(r->fills_detail, sizeof(r->fills_detail),
@@ -582,7 +576,8 @@ static void venue_check(const chaos_check_in *in, const scan *s, venue_result *r
     json_decref(orders);
 }
 
-/* ---- The invariants --------------------------------------------------------------------------- */
+/* ---- The invariants ---------------------------------------------------------------------------
+ */
 
 static void verdict(json_t *invariants, const char *name, bool ok, const char *detail, bool *all)
 {
@@ -604,7 +599,8 @@ json_t *chaos__check(const chaos_check_in *in, bool *ok)
     }
     bool all = true;
     char detail[1600] = "";
-    for (uint32_t n = 0; n < CHAOS_NODES; n++) node_read(in->store_dir[n], &views[n]);
+    for (uint32_t n = 0; n < CHAOS_NODES; n++)
+        node_read(in->store_dir[n], &views[n]);
 
     /* Stores readable, and all at one index with one chain hash and state hash. */
     bool agree = true;
@@ -643,11 +639,10 @@ json_t *chaos__check(const chaos_check_in *in, bool *ok)
             checked++;
             if (count != 1 || k->index != a->index) {
                 once = false;
-                snprintf(detail, sizeof(detail),
-                         "node %u: acknowledged write %s (index %" PRIu64
-                         ") is in the log %zu times%s",
-                         n + 1u, a->key, a->index, count,
-                         count == 1 ? " but at another index" : "");
+                snprintf(
+                    detail, sizeof(detail),
+                    "node %u: acknowledged write %s (index %" PRIu64 ") is in the log %zu times%s",
+                    n + 1u, a->key, a->index, count, count == 1 ? " but at another index" : "");
             }
         }
         for (size_t i = 1; i < v->scan.key_count && once; i++) {
@@ -671,8 +666,8 @@ json_t *chaos__check(const chaos_check_in *in, bool *ok)
         views[n].audit_ok = audit(in->troika, in->store_dir[n], path);
         if (!views[n].audit_ok && audited) {
             audited = false;
-            snprintf(detail, sizeof(detail), "node %u: troika audit verify failed (see %s)",
-                     n + 1u, path);
+            snprintf(detail, sizeof(detail), "node %u: troika audit verify failed (see %s)", n + 1u,
+                     path);
         }
     }
     verdict(inv, "audit_verify", audited, detail, &all);
@@ -703,11 +698,11 @@ json_t *chaos__check(const chaos_check_in *in, bool *ok)
     for (uint32_t n = 0; n < CHAOS_NODES; n++) {
         const node_view *v = &views[n];
         json_array_append_new(
-            nodes, json_pack("{s:i, s:b, s:I, s:I, s:s, s:s, s:b, s:b}", "node", (int)n + 1,
-                             "readable", v->opened, "first_index", (json_int_t)v->scan.first_index,
-                             "last_index", (json_int_t)v->last_index, "chain_hash", v->chain_hex,
-                             "state_hash", v->state_hex, "whole_history", v->whole_history,
-                             "audit_ok", v->audit_ok));
+            nodes,
+            json_pack("{s:i, s:b, s:I, s:I, s:s, s:s, s:b, s:b}", "node", (int)n + 1, "readable",
+                      v->opened, "first_index", (json_int_t)v->scan.first_index, "last_index",
+                      (json_int_t)v->last_index, "chain_hash", v->chain_hex, "state_hash",
+                      v->state_hex, "whole_history", v->whole_history, "audit_ok", v->audit_ok));
     }
     uint64_t accepted = 0;
     if (whole != NULL)
@@ -723,7 +718,8 @@ json_t *chaos__check(const chaos_check_in *in, bool *ok)
                   (json_int_t)(whole != NULL ? whole->scan.fill_count : 0), "venue_orders",
                   (json_int_t)vr.orders, "venue_fills", (json_int_t)vr.fills, "resting_at_venue",
                   (json_int_t)vr.resting));
-    for (uint32_t n = 0; n < CHAOS_NODES; n++) scan_free(&views[n].scan);
+    for (uint32_t n = 0; n < CHAOS_NODES; n++)
+        scan_free(&views[n].scan);
     free(views);
     *ok = all;
     return out;

@@ -30,11 +30,11 @@
 #include "chaos_internal.h"
 #include "clu.h"
 
-#define ELECTION_MS      1000u /* the nodes' election timeout (heartbeat a tenth) */
-#define BARS_PER_S       10u   /* the replay feed's pace: 1-minute bars at 600 times real time */
-#define WARMUP_MS        5000u /* before the first fault: a leader, bootstrap, first orders */
-#define RESTART_DELAY_MS 1000u /* a node that died on its own is started again after this */
-#define CALL_TIMEOUT_MS  2000u /* a client's wait for one answer */
+#define ELECTION_MS      1000u   /* the nodes' election timeout (heartbeat a tenth) */
+#define BARS_PER_S       10u     /* the replay feed's pace: 1-minute bars at 600 times real time */
+#define WARMUP_MS        5000u   /* before the first fault: a leader, bootstrap, first orders */
+#define RESTART_DELAY_MS 1000u   /* a node that died on its own is started again after this */
+#define CALL_TIMEOUT_MS  2000u   /* a client's wait for one answer */
 #define SETTLE_MAX_MS    180000u /* after healing: until the ledger is quiet on all nodes */
 #define WRITES_GRACE_MS  60000u  /* after healing: clients finish the writes in progress */
 #define ACKS_MAX         200000u
@@ -44,11 +44,12 @@
 #define OUT_BYTES        512u  /* the output folder, the binary, the checkout, the data */
 #define DIR_BYTES        560u  /* a node's data dir, under the output folder */
 #define PATH_BYTES       1024u /* a file under either */
-#define TMPFS_MIB        192u /* a node's data dir in the disk-full scenarios */
+#define TMPFS_MIB        192u  /* a node's data dir in the disk-full scenarios */
 
 extern char **environ;
 
-/* ---- Faults ----------------------------------------------------------------------------------- */
+/* ---- Faults -----------------------------------------------------------------------------------
+ */
 
 typedef enum fault_kind {
     F_KILL_LEADER,
@@ -68,9 +69,9 @@ typedef enum fault_kind {
 } fault_kind;
 
 static const char *const fault_names[F_KINDS] = {
-    "kill-leader",        "kill-follower",      "kill-random", "pause",    "partition-leader",
-    "partition-follower", "partition-oneway",   "eio-raft",    "fsync",    "disk-full",
-    "actor-crash",        "rolling-restart",    "transfer"};
+    "kill-leader",        "kill-follower",    "kill-random", "pause", "partition-leader",
+    "partition-follower", "partition-oneway", "eio-raft",    "fsync", "disk-full",
+    "actor-crash",        "rolling-restart",  "transfer"};
 
 /* Actors a trading node registers that a crash may hit (docs/chaos.md). */
 static const char *const crash_actors[] = {"execution", "risk_monitor", "feed",
@@ -91,16 +92,17 @@ typedef struct fault {
     char note[200];
 } fault;
 
-/* ---- The run ---------------------------------------------------------------------------------- */
+/* ---- The run ----------------------------------------------------------------------------------
+ */
 
 typedef struct node_proc {
-    pid_t pid;            /* 0: not running */
-    bool paused;          /* SIGSTOPped */
-    bool held_down;       /* a fault keeps it down until it heals */
-    uint64_t died_ms;     /* when it died on its own (for the restart delay) */
-    uint32_t starts;      /* times started */
-    uint32_t deaths;      /* exits the harness did not cause */
-    char last_death[96];  /* how the last of those ended */
+    pid_t pid;           /* 0: not running */
+    bool paused;         /* SIGSTOPped */
+    bool held_down;      /* a fault keeps it down until it heals */
+    uint64_t died_ms;    /* when it died on its own (for the restart delay) */
+    uint32_t starts;     /* times started */
+    uint32_t deaths;     /* exits the harness did not cause */
+    char last_death[96]; /* how the last of those ended */
     char dir[DIR_BYTES]; /* data_dir */
     char config[PATH_BYTES], log[PATH_BYTES], eio_file[PATH_BYTES], store[PATH_BYTES];
     char api[64];
@@ -151,8 +153,8 @@ typedef struct run {
     size_t ack_count;
     uint64_t retries, failed, abandoned, writes;
     char first_failure[300];
-    volatile int stop_new;     /* clients start no new write */
-    volatile int give_up;      /* clients abandon the write in progress */
+    volatile int stop_new; /* clients start no new write */
+    volatile int give_up;  /* clients abandon the write in progress */
 } run;
 
 static volatile sig_atomic_t g_interrupted;
@@ -182,7 +184,8 @@ static void nap_ms(uint32_t ms)
     }
 }
 
-/* ---- Paths and files -------------------------------------------------------------------------- */
+/* ---- Paths and files --------------------------------------------------------------------------
+ */
 
 /* The checkout holding the binary (CHECKOUT/build/KIND/app/troika), or $TROIKA_SOURCE_DIR. */
 static bool source_dir(const char *troika, char out[OUT_BYTES])
@@ -238,7 +241,8 @@ static bool write_bars(const char *from, const char *path, uint64_t bars, char *
     return ok;
 }
 
-/* ---- The venue mock --------------------------------------------------------------------------- */
+/* ---- The venue mock ---------------------------------------------------------------------------
+ */
 
 /* tools/binance_mock.py on host_ip, its URL into r->mock_url. */
 static bool mock_start(run *r, char *why, size_t n)
@@ -252,9 +256,10 @@ static bool mock_start(run *r, char *why, size_t n)
         return false;
     }
     unlink(port_file);
-    char *argv[] = {"python3", script,      "--host",    r->net.host_ip, "--port",
-                    "0",       "--port-file", port_file, "--quiet",      "--api-key",
-                    "chaos-key", "--api-secret", "chaos-secret", NULL};
+    char *argv[] = {"python3",      script,      "--host",      r->net.host_ip,
+                    "--port",       "0",         "--port-file", port_file,
+                    "--quiet",      "--api-key", "chaos-key",   "--api-secret",
+                    "chaos-secret", NULL};
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
@@ -287,7 +292,8 @@ static bool mock_start(run *r, char *why, size_t n)
     return false;
 }
 
-/* ---- Node configuration and processes --------------------------------------------------------- */
+/* ---- Node configuration and processes ---------------------------------------------------------
+ */
 
 static bool token_make(char out[40])
 {
@@ -295,7 +301,8 @@ static bool token_make(char out[40])
     uint8_t b[16];
     bool ok = f != NULL && fread(b, 1, sizeof(b), f) == sizeof(b);
     if (f != NULL) fclose(f);
-    for (unsigned i = 0; ok && i < sizeof(b); i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+    for (unsigned i = 0; ok && i < sizeof(b); i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
     return ok;
 }
 
@@ -303,18 +310,18 @@ static bool node_config(run *r, uint32_t i, const char *bars, const char *strate
                         const char *keys)
 {
     char text[8192];
-    int len = snprintf(
-        text, sizeof(text),
-        "# written by troika chaos run (docs/chaos.md)\n"
-        "node:\n  id: %u\n  name: node%u\n  data_dir: %s\n  token: %s\n  debug_api: true\n"
-        "cluster:\n  id: chaos\n  hash_every: 100\n  check_interval_ms: 1000\n"
-        "raft:\n  election_timeout_ms: %u\n  heartbeat_timeout_ms: %u\n"
-        "  snapshot_threshold: 1024\n  snapshot_trailing: 256\n  stall_timeout_ms: 10000\n"
-        "  guard: %s\n"
-        "storage:\n  checkpoint_every: 100000\n  sync: true\n"
-        "peers:\n",
-        i + 1u, i + 1u, r->nodes[i].dir, r->token, ELECTION_MS, ELECTION_MS / 10u,
-        r->unguarded ? "false" : "true");
+    int len =
+        snprintf(text, sizeof(text),
+                 "# written by troika chaos run (docs/chaos.md)\n"
+                 "node:\n  id: %u\n  name: node%u\n  data_dir: %s\n  token: %s\n  debug_api: true\n"
+                 "cluster:\n  id: chaos\n  hash_every: 100\n  check_interval_ms: 1000\n"
+                 "raft:\n  election_timeout_ms: %u\n  heartbeat_timeout_ms: %u\n"
+                 "  snapshot_threshold: 1024\n  snapshot_trailing: 256\n  stall_timeout_ms: 10000\n"
+                 "  guard: %s\n"
+                 "storage:\n  checkpoint_every: 100000\n  sync: true\n"
+                 "peers:\n",
+                 i + 1u, i + 1u, r->nodes[i].dir, r->token, ELECTION_MS, ELECTION_MS / 10u,
+                 r->unguarded ? "false" : "true");
     for (uint32_t k = 0; k < CHAOS_NODES; k++) {
         const char *ip = r->net.node_ip[k];
         uint32_t p = r->base_port + k + 1u;
@@ -341,7 +348,8 @@ static void node_prepare(run *r, uint32_t i)
     char **argv = r->node_argv[i];
     const char *prefix[4];
     unsigned a = chaos_net_exec_prefix(&r->net, i, prefix);
-    for (unsigned k = 0; k < a; k++) argv[k] = (char *)prefix[k];
+    for (unsigned k = 0; k < a; k++)
+        argv[k] = (char *)prefix[k];
     argv[a++] = r->troika;
     argv[a++] = "node";
     argv[a++] = "--config";
@@ -364,7 +372,7 @@ static void node_prepare(run *r, uint32_t i)
         r->node_env[i][e++] = *env;
     }
     const char *asan = getenv("ASAN_OPTIONS");
-    char (*t)[PATH_BYTES * 2u] = r->env_text[i];
+    char(*t)[PATH_BYTES * 2u] = r->env_text[i];
     unsigned n = 0;
     if (preload[0] != '\0') snprintf(t[n++], sizeof(t[0]), "LD_PRELOAD=%s", preload);
     if (r->use_fiu) {
@@ -376,7 +384,8 @@ static void node_prepare(run *r, uint32_t i)
     /* an ASan-built node with a preload library ahead of ASan's runtime */
     snprintf(t[n++], sizeof(t[0]), "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
              asan != NULL ? asan : "", asan != NULL && asan[0] != '\0' ? ":" : "");
-    for (unsigned k = 0; k < n; k++) r->node_env[i][e++] = t[k];
+    for (unsigned k = 0; k < n; k++)
+        r->node_env[i][e++] = t[k];
     r->node_env[i][e] = NULL;
 }
 
@@ -485,7 +494,8 @@ static void node_kill_wait(run *r, uint32_t i, int sig, uint32_t grace_ms)
     np->held_down = held;
 }
 
-/* ---- Asking the nodes ------------------------------------------------------------------------- */
+/* ---- Asking the nodes -------------------------------------------------------------------------
+ */
 
 static json_t *ask(const char *url, const char *token, const char *request, uint32_t timeout_ms)
 {
@@ -530,7 +540,8 @@ static int leader_wait(run *r, uint32_t max_ms)
     return -1;
 }
 
-/* ---- The workload ----------------------------------------------------------------------------- */
+/* ---- The workload -----------------------------------------------------------------------------
+ */
 
 static void ack_add(run *r, const char *key, const char *op, uint64_t index, bool duplicate,
                     uint64_t attempt_ms)
@@ -636,14 +647,13 @@ static void *client_main(void *arg)
                             "key", key);
             rest_index = 0;
         } else if (dice < 70) {
-            req = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "op", op, "symbol", "BTCUSDT",
-                            "side", buy ? "buy" : "sell", "kind", "market", "qty", "0.001", "key",
-                            key);
+            req = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "op", op, "symbol", "BTCUSDT", "side",
+                            buy ? "buy" : "sell", "kind", "market", "qty", "0.001", "key", key);
             buy = !buy;
         } else if (dice < 85) {
             req = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "op", op, "symbol", "BTCUSDT",
-                            "side", "buy", "kind", "limit", "qty", "0.001", "price", "30000",
-                            "key", key);
+                            "side", "buy", "kind", "limit", "qty", "0.001", "price", "30000", "key",
+                            key);
         } else if (dice < 93) {
             op = "strategy";
             req = json_pack("{s:s, s:s, s:b, s:s}", "op", op, "name", "ema_cross", "enabled", 1,
@@ -656,15 +666,15 @@ static void *client_main(void *arg)
         }
         if (req == NULL) break;
         uint64_t index = write_until_acked(c, req, op);
-        if (index != 0 && dice >= 70 && dice < 85 && strcmp(op, "order") == 0)
-            rest_index = index;
+        if (index != 0 && dice >= 70 && dice < 85 && strcmp(op, "order") == 0) rest_index = index;
         json_decref(req);
         nap_ms(20u + (uint32_t)tk_rng_below(&c->rng, 60));
     }
     return NULL;
 }
 
-/* ---- The schedule ----------------------------------------------------------------------------- */
+/* ---- The schedule -----------------------------------------------------------------------------
+ */
 
 static void schedule_make(run *r)
 {
@@ -677,7 +687,7 @@ static void schedule_make(run *r)
         fault f = {0};
         f.kind = r->scenario_kind >= 0 ? (fault_kind)r->scenario_kind
                                        : (fault_kind)tk_rng_below(&rng, F_KINDS);
-        f.hold_ms = f.kind == F_PAUSE ? 2u * ELECTION_MS + tk_rng_below(&rng, ELECTION_MS)
+        f.hold_ms = f.kind == F_PAUSE       ? 2u * ELECTION_MS + tk_rng_below(&rng, ELECTION_MS)
                     : f.kind == F_DISK_FULL ? 4000u + tk_rng_below(&rng, 4000)
                                             : 1500u + tk_rng_below(&rng, 2500);
         if (f.kind == F_ACTOR_CRASH || f.kind == F_TRANSFER) f.hold_ms = 0;
@@ -716,7 +726,8 @@ static json_t *schedule_json(const run *r)
     return list;
 }
 
-/* ---- Injecting faults ------------------------------------------------------------------------- */
+/* ---- Injecting faults -------------------------------------------------------------------------
+ */
 
 /* The node a fault hits: the leader, a follower or any, chosen by pick among live nodes. */
 static int choose(run *r, fault *f, int leader, bool want_leader, bool want_follower)
@@ -790,8 +801,8 @@ static void fault_inject(run *r, fault *f)
         break;
     case F_PARTITION_LEADER:
     case F_PARTITION_FOLLOWER:
-        f->target = choose(r, f, leader, f->kind == F_PARTITION_LEADER,
-                           f->kind == F_PARTITION_FOLLOWER);
+        f->target =
+            choose(r, f, leader, f->kind == F_PARTITION_LEADER, f->kind == F_PARTITION_FOLLOWER);
         if (f->target < 0) break;
         if (chaos_net_isolate(&r->net, (uint32_t)f->target, why, sizeof(why)) != TK_OK)
             note(f, "not injected: %s", why);
@@ -800,8 +811,8 @@ static void fault_inject(run *r, fault *f)
         f->target = choose(r, f, leader, true, false);
         if (f->target < 0) break;
         f->other = (f->target + 1 + (int)((f->pick >> 8) % 2u)) % (int)CHAOS_NODES;
-        if (chaos_net_drop(&r->net, (uint32_t)f->target, (uint32_t)f->other, why,
-                           sizeof(why)) != TK_OK)
+        if (chaos_net_drop(&r->net, (uint32_t)f->target, (uint32_t)f->other, why, sizeof(why)) !=
+            TK_OK)
             note(f, "not injected: %s", why);
         break;
     case F_EIO_RAFT:
@@ -827,8 +838,8 @@ static void fault_inject(run *r, fault *f)
     case F_ACTOR_CRASH: {
         f->target = choose(r, f, leader, f->pick % 2u == 0, false);
         if (f->target < 0) break;
-        const char *actor = crash_actors[(f->pick >> 8) % (sizeof(crash_actors) /
-                                                           sizeof(crash_actors[0]))];
+        const char *actor =
+            crash_actors[(f->pick >> 8) % (sizeof(crash_actors) / sizeof(crash_actors[0]))];
         char req[128];
         snprintf(req, sizeof(req), "{\"op\": \"crash\", \"actor\": \"%s\"}", actor);
         json_t *before = node_status(r, (uint32_t)f->target, 1000);
@@ -948,7 +959,8 @@ static void heal_all(run *r)
     }
 }
 
-/* ---- After the faults ------------------------------------------------------------------------- */
+/* ---- After the faults -------------------------------------------------------------------------
+ */
 
 /* Until the three nodes answer at one ledger index and state hash that has not moved for 3 s
  * (the feed has ended, the venue's answers are in). Records a node's divergence flag. */
@@ -967,7 +979,8 @@ static bool settle(run *r, bool *diverged, uint64_t *index_out)
             const char *h = json_string_value(json_object_get(s, "state_hash"));
             snprintf(hash[i], sizeof(hash[i]), "%s", h != NULL ? h : "");
             if (json_is_true(json_object_get(s, "diverged"))) *diverged = true;
-            all = all && s != NULL && (i == 0 || (idx[i] == idx[0] && strcmp(hash[i], hash[0]) == 0));
+            all =
+                all && s != NULL && (i == 0 || (idx[i] == idx[0] && strcmp(hash[i], hash[0]) == 0));
             json_decref(s);
         }
         if (!all || idx[0] != last_index || strcmp(hash[0], last_hash) != 0) {
@@ -1024,7 +1037,8 @@ static void remove_tree(const char *dir)
     if (pid > 0) waitpid(pid, &status, 0);
 }
 
-/* ---- Options ---------------------------------------------------------------------------------- */
+/* ---- Options ----------------------------------------------------------------------------------
+ */
 
 static void usage(FILE *out)
 {
@@ -1064,13 +1078,17 @@ static bool parse_u64(const char *text, uint64_t lo, uint64_t hi, uint64_t *out)
 
 static int options(run *r, int argc, char **argv)
 {
-    static const struct option longs[] = {
-        {"scenario", required_argument, NULL, 's'}, {"seed", required_argument, NULL, 'S'},
-        {"duration", required_argument, NULL, 'd'}, {"out", required_argument, NULL, 'o'},
-        {"clients", required_argument, NULL, 'c'},  {"data", required_argument, NULL, 'D'},
-        {"no-netns", no_argument, NULL, 'n'},       {"keep", no_argument, NULL, 'k'},
-        {"guard", required_argument, NULL, 'g'},    {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {{"scenario", required_argument, NULL, 's'},
+                                          {"seed", required_argument, NULL, 'S'},
+                                          {"duration", required_argument, NULL, 'd'},
+                                          {"out", required_argument, NULL, 'o'},
+                                          {"clients", required_argument, NULL, 'c'},
+                                          {"data", required_argument, NULL, 'D'},
+                                          {"no-netns", no_argument, NULL, 'n'},
+                                          {"keep", no_argument, NULL, 'k'},
+                                          {"guard", required_argument, NULL, 'g'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
     uint64_t v;
     bool have_seed = false;
     const char *out = NULL, *data = NULL;
@@ -1086,14 +1104,16 @@ static int options(run *r, int argc, char **argv)
             break;
         case 'S':
             if (!parse_u64(optarg, 0, UINT64_MAX, &r->seed)) {
-                fprintf(stderr, "troika chaos run: --seed %s: a whole number is required\n", optarg);
+                fprintf(stderr, "troika chaos run: --seed %s: a whole number is required\n",
+                        optarg);
                 return 2;
             }
             have_seed = true;
             break;
         case 'd':
             if (!parse_u64(optarg, 10, 3600, &v)) {
-                fprintf(stderr, "troika chaos run: --duration %s: seconds from 10 to 3600\n", optarg);
+                fprintf(stderr, "troika chaos run: --duration %s: seconds from 10 to 3600\n",
+                        optarg);
                 return 2;
             }
             r->duration_s = (uint32_t)v;
@@ -1142,7 +1162,7 @@ static int options(run *r, int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    r->scenario_kind = strcmp(r->scenario, "mixed") == 0 ? -1
+    r->scenario_kind = strcmp(r->scenario, "mixed") == 0  ? -1
                        : strcmp(r->scenario, "none") == 0 ? -2
                                                           : -3;
     for (int k = 0; k < F_KINDS && r->scenario_kind == -3; k++)
@@ -1196,7 +1216,8 @@ static int options(run *r, int argc, char **argv)
     return -1;
 }
 
-/* ---- Set-up and tear-down --------------------------------------------------------------------- */
+/* ---- Set-up and tear-down ---------------------------------------------------------------------
+ */
 
 static bool needs(const run *r, fault_kind k)
 {
@@ -1299,7 +1320,8 @@ static void teardown(run *r)
     r->net_up = false;
 }
 
-/* ---- The run ---------------------------------------------------------------------------------- */
+/* ---- The run ----------------------------------------------------------------------------------
+ */
 
 static json_t *faults_summary(const run *r, json_t **recovery)
 {
@@ -1313,7 +1335,8 @@ static json_t *faults_summary(const run *r, json_t **recovery)
         json_int_t had = json_integer_value(json_object_get(by_kind, name));
         json_object_set_new(by_kind, name, json_integer(had + 1));
         uint64_t ms = recovery_ms(r, f);
-        if (leader_ms != NULL && f->target_was_leader && ms != UINT64_MAX) leader_ms[leader_n++] = ms;
+        if (leader_ms != NULL && f->target_was_leader && ms != UINT64_MAX)
+            leader_ms[leader_n++] = ms;
     }
     *recovery = recovery_json(leader_ms, leader_n);
     free(leader_ms);
@@ -1323,8 +1346,8 @@ static json_t *faults_summary(const run *r, json_t **recovery)
 static int run_all(run *r)
 {
     char why[2048] = "";
-    printf("troika chaos run: scenario %s, seed %" PRIu64 ", %u s, guard %s, out %s\n",
-           r->scenario, r->seed, r->duration_s, r->unguarded ? "OFF" : "on", r->out);
+    printf("troika chaos run: scenario %s, seed %" PRIu64 ", %u s, guard %s, out %s\n", r->scenario,
+           r->seed, r->duration_s, r->unguarded ? "OFF" : "on", r->out);
     r->acks = calloc(ACKS_MAX, sizeof(chaos_ack));
     if (r->acks == NULL || !setup(r, why, sizeof(why))) {
         fprintf(stderr, "troika chaos run: cannot set up: %s\n",
@@ -1341,7 +1364,8 @@ static int run_all(run *r)
            r->net.netns ? "a namespace per node" : "loopback", r->fault_count);
 
     r->start_ns = mono_ns();
-    for (uint32_t i = 0; i < CHAOS_NODES; i++) node_start(r, i);
+    for (uint32_t i = 0; i < CHAOS_NODES; i++)
+        node_start(r, i);
     if (leader_wait(r, 30000) < 0) {
         fprintf(stderr, "troika chaos run: no leader within 30 s (see %s/node*.log)\n", r->out);
         teardown(r);
@@ -1362,11 +1386,13 @@ static int run_all(run *r)
         if (run_ms(r) < f->at_ms) tend_for(r, f->at_ms - run_ms(r));
         if (run_ms(r) + f->hold_ms > fault_end) break; /* one ran late: no room left */
         uint32_t deaths = 0;
-        for (uint32_t i = 0; i < CHAOS_NODES; i++) deaths += r->nodes[i].deaths;
+        for (uint32_t i = 0; i < CHAOS_NODES; i++)
+            deaths += r->nodes[i].deaths;
         fault_inject(r, f);
         tend_for(r, f->hold_ms);
         fault_heal(r, f);
-        for (uint32_t i = 0; i < CHAOS_NODES; i++) f->exits += r->nodes[i].deaths;
+        for (uint32_t i = 0; i < CHAOS_NODES; i++)
+            f->exits += r->nodes[i].deaths;
         f->exits -= deaths;
         printf("  %6" PRIu64 " ms  %-18s node %d%s%s%s\n", f->started_ms, fault_names[f->kind],
                f->target + 1, f->exits > 0 ? "  (a node exited on its own)" : "",
@@ -1389,7 +1415,8 @@ static int run_all(run *r)
         tend_for(r, 200);
     }
     r->give_up = 1;
-    for (uint32_t k = 0; k < r->clients; k++) pthread_join(r->cl[k].thread, NULL);
+    for (uint32_t k = 0; k < r->clients; k++)
+        pthread_join(r->cl[k].thread, NULL);
     bool diverged = false;
     uint64_t quiet_index = 0;
     bool quiet = leader >= 0 && settle(r, &diverged, &quiet_index);
@@ -1412,7 +1439,8 @@ static int run_all(run *r)
                          .venue_url = r->mock_url,
                          .order_prefix = ORDER_PREFIX,
                          .out_dir = r->out};
-    for (uint32_t i = 0; i < CHAOS_NODES; i++) in.store_dir[i] = r->nodes[i].store;
+    for (uint32_t i = 0; i < CHAOS_NODES; i++)
+        in.store_dir[i] = r->nodes[i].store;
     bool ok = false;
     json_t *check = chaos__check(&in, &ok);
     json_t *inv = json_object_get(check, "invariants");
@@ -1459,7 +1487,8 @@ static int run_all(run *r)
              ok ? "every invariant held" : "VIOLATED: ");
     if (!ok) {
         size_t len = strlen(line);
-        snprintf(line + len, sizeof(line) - len, "%s", violated[0] != '\0' ? violated : "the check");
+        snprintf(line + len, sizeof(line) - len, "%s",
+                 violated[0] != '\0' ? violated : "the check");
     }
     char replay[PATH_BYTES + 160u];
     snprintf(replay, sizeof(replay),
@@ -1471,17 +1500,16 @@ static int run_all(run *r)
         "{s:s, s:s, s:s, s:I, s:i, s:s, s:s, s:s, s:o, s:o, s:o, s:o*, s:o*, s:o*, s:{s:I, s:I, "
         "s:I, s:I, s:I, s:s}, s:I, s:I, s:I, s:s}",
         "verdict", ok ? "pass" : "fail", "summary", line, "scenario", r->scenario, "seed",
-        (json_int_t)r->seed, "duration_s", (int)r->duration_s, "guard",
-        r->unguarded ? "off" : "on", "network",
-        r->net.netns ? "netns" : "loopback", "replay", replay, "faults", sched_done,
+        (json_int_t)r->seed, "duration_s", (int)r->duration_s, "guard", r->unguarded ? "off" : "on",
+        "network", r->net.netns ? "netns" : "loopback", "replay", replay, "faults", sched_done,
         "faults_by_kind", by_kind, "recovery_leader_faults", recovery, "invariants",
         json_incref(inv), "nodes", json_incref(nodes), "counts",
-        json_incref(json_object_get(check, "counts")), "workload", "writes",
-        (json_int_t)r->writes, "acknowledged", (json_int_t)r->ack_count, "retries",
-        (json_int_t)r->retries, "refused", (json_int_t)r->failed, "abandoned",
-        (json_int_t)r->abandoned, "first_refusal", r->first_failure, "healed_ms",
-        (json_int_t)healed_ms, "settled_ms", (json_int_t)settled_ms, "final_ledger_index",
-        (json_int_t)quiet_index, "network_note", r->net.netns ? "" : "partitions not possible");
+        json_incref(json_object_get(check, "counts")), "workload", "writes", (json_int_t)r->writes,
+        "acknowledged", (json_int_t)r->ack_count, "retries", (json_int_t)r->retries, "refused",
+        (json_int_t)r->failed, "abandoned", (json_int_t)r->abandoned, "first_refusal",
+        r->first_failure, "healed_ms", (json_int_t)healed_ms, "settled_ms", (json_int_t)settled_ms,
+        "final_ledger_index", (json_int_t)quiet_index, "network_note",
+        r->net.netns ? "" : "partitions not possible");
     json_decref(check);
     snprintf(path, sizeof(path), "%s/result.json", r->out);
     if (result == NULL || json_dump_file(result, path, JSON_INDENT(2)) != 0)

@@ -45,9 +45,9 @@ typedef struct tracked {
      * held here again, cancelled or sent (found by the chaos harness: a leader paused past the
      * election fired a stop the new leader had already recorded as cancelled unsent). */
     bool held_stop;
-    bool triggered; /* a bar reached its trigger while it was being reconciled */
-    bool busy;          /* a request is in flight */
-    uint64_t retry_at;  /* mono ns: when to query again (STEP_QUERYING without busy) */
+    bool triggered;           /* a bar reached its trigger while it was being reconciled */
+    bool busy;                /* a request is in flight */
+    uint64_t retry_at;        /* mono ns: when to query again (STEP_QUERYING without busy) */
     exec_binance_order venue; /* the last order answer, for the trades that complete it */
 } tracked;
 

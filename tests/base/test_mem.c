@@ -157,6 +157,30 @@ static void test_mem_debug_fills(void **state)
 #endif
 }
 
+/* tk_array_reserve: 1024 items at first, doubled when full, unchanged while there is room,
+ * and false (the array untouched) when the size would overflow. */
+static void test_array_reserve(void **state)
+{
+    (void)state;
+    uint64_t *items = NULL;
+    size_t cap = 0;
+    assert_true(tk_array_reserve((void **)&items, &cap, 0, sizeof(uint64_t)));
+    assert_non_null(items);
+    assert_int_equal(cap, 1024);
+    items[1023] = 7;
+    assert_true(tk_array_reserve((void **)&items, &cap, 1000, sizeof(uint64_t)));
+    assert_int_equal(cap, 1024);
+    assert_true(tk_array_reserve((void **)&items, &cap, 1024, sizeof(uint64_t)));
+    assert_int_equal(cap, 2048);
+    assert_int_equal(items[1023], 7); /* kept across the move */
+    uint64_t *before = items;
+    size_t huge = SIZE_MAX / 2u + 1u;
+    assert_false(tk_array_reserve((void **)&items, &huge, huge, sizeof(uint64_t)));
+    assert_ptr_equal(items, before);
+    assert_int_equal(huge, SIZE_MAX / 2u + 1u);
+    free(items);
+}
+
 /* A test with a fresh tk_test_mem in *state and a leak check after it. */
 #define MEM_TEST(fn) cmocka_unit_test_setup_teardown(fn, tk_test_mem_setup, tk_test_mem_teardown)
 
@@ -166,6 +190,7 @@ int tk_test_memory(void)
         MEM_TEST(test_mem_counts_live_bytes),    MEM_TEST(test_mem_failed_alloc_returns_null),
         MEM_TEST(test_mem_free_null_is_noop),    MEM_TEST(test_mem_system),
         MEM_TEST(test_mem_passes_ctx_and_sizes), MEM_TEST(test_mem_debug_fills),
+        cmocka_unit_test(test_array_reserve),
     };
     return cmocka_run_group_tests_name("base/mem", tests, NULL, NULL);
 }
