@@ -20,14 +20,16 @@
 #include "clu.h"
 #include "tk.h"
 
-/* ---- Entry points (the troika binary's `chaos` subcommand) ------------------------------------ */
+/* ---- Entry points (the troika binary's `chaos` subcommand) ------------------------------------
+ */
 
 /* `troika chaos run|sim ...` (docs/chaos.md); argv[0] is "chaos". Returns the process exit
  * code: 0 when every invariant held, 1 on a violation (run: DIR/result.json says which; sim: a
  * line per failing seed), 2 on a usage error, 3 when a run could not be set up. */
 int chaos_main(int argc, char **argv);
 
-/* ---- Network: namespaces, partitions ---------------------------------------------------------- */
+/* ---- Network: namespaces, partitions ----------------------------------------------------------
+ */
 
 #define CHAOS_NODES 3u
 
@@ -79,7 +81,8 @@ unsigned chaos_net_exec_prefix(const chaos_net *net, unsigned node, const char *
  * was killed, or could not be started), TK_ENOMEM. Context: blocks until the program ends. */
 tk_err chaos_command_run(const char *const argv[], char *output, size_t output_size);
 
-/* ---- Disk and fsync faults -------------------------------------------------------------------- */
+/* ---- Disk and fsync faults --------------------------------------------------------------------
+ */
 
 /* The environment variable naming the control file of the Raft write shim (libtk_chaos_eio.so,
  * an LD_PRELOAD library): while that file exists, every io_submit the process makes (raft_uv's

@@ -32,8 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chaos.h"
 #include "cluster_tests.h"
-#include "raft_harness.h"
 #include "tk_test.h"
 
 enum { A = 0, B = 1, C = 2, STALE_ENTRIES = 4, LATE_MS = 60 };
@@ -44,7 +44,7 @@ typedef struct schedule {
     unsigned heartbeats_to_b; /* heartbeats B received since */
 } schedule;
 
-static bool lose_appends_to_b(harness *h, unsigned to, const struct raft_message *m)
+static bool lose_appends_to_b(chaos_harness *h, unsigned to, const struct raft_message *m)
 {
     schedule *s = h->drop_arg;
     if (!s->losing || to != B || m->type != RAFT_IO_APPEND_ENTRIES) return false;
@@ -57,7 +57,7 @@ static bool lose_appends_to_b(harness *h, unsigned to, const struct raft_message
 
 /* Before start: every server in term 2; B with STALE_ENTRIES entries of term 2 after entry 1,
  * each a valid ledger entry of one StrategyEnabled no proposal of the run can equal. */
-static void stale_log(harness *h, void *arg)
+static void stale_log(chaos_harness *h, void *arg)
 {
     (void)arg;
     for (unsigned i = 0; i < 3; i++)
@@ -75,7 +75,7 @@ static void stale_log(harness *h, void *arg)
     }
 }
 
-static bool step_until(harness *h, bool (*done)(harness *h), unsigned max_ms)
+static bool step_until(chaos_harness *h, bool (*done)(chaos_harness *h), unsigned max_ms)
 {
     raft_time until = raft_fixture_time(&h->fixture) + max_ms;
     while (!done(h)) {
@@ -87,27 +87,27 @@ static bool step_until(harness *h, bool (*done)(harness *h), unsigned max_ms)
 
 static unsigned results_at_a;
 
-static bool a_heard_both(harness *h)
+static bool a_heard_both(chaos_harness *h)
 {
     return raft_fixture_n_recv(&h->fixture, A, RAFT_IO_APPEND_ENTRIES_RESULT) >= 2;
 }
 
-static bool heartbeat_reached_b(harness *h)
+static bool heartbeat_reached_b(chaos_harness *h)
 {
     return ((schedule *)h->drop_arg)->heartbeats_to_b > 0;
 }
 
-static bool a_heard_late_answer(harness *h)
+static bool a_heard_late_answer(chaos_harness *h)
 {
     return raft_fixture_n_recv(&h->fixture, A, RAFT_IO_APPEND_ENTRIES_RESULT) > results_at_a;
 }
 
-static bool b_leads(harness *h)
+static bool b_leads(chaos_harness *h)
 {
     return raft_state(h->replicas[B].raft) == RAFT_LEADER;
 }
 
-static bool b_and_c_applied_all(harness *h)
+static bool b_and_c_applied_all(chaos_harness *h)
 {
     raft_index last = raft_last_index(h->replicas[B].raft);
     return raft_last_applied(h->replicas[B].raft) == last &&
@@ -119,19 +119,19 @@ static bool b_and_c_applied_all(harness *h)
 static bool run_schedule(bool guarded, unsigned rules)
 {
     schedule s = {0};
-    harness h;
-    harness_opts opts = {.servers = 3,
-                         .seed = 7,
-                         .snapshot_threshold = 1024,
-                         .snapshot_trailing = 128,
-                         .election_timeout_ms = 1000,
-                         .heartbeat_timeout_ms = 100,
-                         .faults = true,
-                         .unique_events = true,
-                         .guard = guarded,
-                         .guard_rules = rules,
-                         .before_start = stale_log};
-    assert_true(harness_open_opts(&h, &opts));
+    chaos_harness h;
+    chaos_harness_opts opts = {.servers = 3,
+                               .seed = 7,
+                               .snapshot_threshold = 1024,
+                               .snapshot_trailing = 128,
+                               .election_timeout_ms = 1000,
+                               .heartbeat_timeout_ms = 100,
+                               .faults = true,
+                               .unique_events = true,
+                               .guard = guarded,
+                               .guard_rules = rules,
+                               .before_start = stale_log};
+    assert_true(chaos_harness_open_opts(&h, &opts));
     h.drop = lose_appends_to_b;
     h.drop_arg = &s;
     /* 1. The steps below wait with a limit and go on regardless: with the follower-side rule
@@ -148,8 +148,8 @@ static bool run_schedule(bool guarded, unsigned rules)
     (void)step_until(&h, heartbeat_reached_b, 500);
     results_at_a = raft_fixture_n_recv(&h.fixture, A, RAFT_IO_APPEND_ENTRIES_RESULT);
     /* 4 */
-    (void)harness_propose_on(&h, A, 1);
-    (void)harness_propose_on(&h, A, 1);
+    (void)chaos_harness_propose_on(&h, A, 1);
+    (void)chaos_harness_propose_on(&h, A, 1);
     /* 5 */
     (void)step_until(&h, a_heard_late_answer, 2u * LATE_MS);
     raft_fixture_step_until_elapsed(&h.fixture, 30); /* A's disk and apply, if it commits */
@@ -162,16 +162,16 @@ static bool run_schedule(bool guarded, unsigned rules)
     assert_true(step_until(&h, b_leads, 10000));
     /* an entry of B's term, which commits the earlier ones under every rule set (the barrier
      * rule would have proposed one already) */
-    assert_true(harness_propose_on(&h, B, 1));
+    assert_true(chaos_harness_propose_on(&h, B, 1));
     assert_true(step_until(&h, b_and_c_applied_all, 10000));
     if (guarded && (rules & CLU_GUARD_FOLLOWER) != 0) { /* B's claim of step 3 was lowered */
         clu_guard_counters c;
         clu_guard_counters_get(h.replicas[B].guard, &c);
         assert_true(c.follower_results_clamped > 0);
     }
-    harness_verdict v;
-    harness_compare(&h, &v);
-    harness_close(&h);
+    chaos_harness_verdict v;
+    chaos_harness_compare(&h, &v);
+    chaos_harness_close(&h);
     return v.first_diverged != 0;
 }
 

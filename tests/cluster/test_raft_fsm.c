@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chaos.h"
 #include "cluster_tests.h"
-#include "raft_harness.h"
 #include "tk_test.h"
 
 static void gen_events(uint64_t seed, led_event *out, uint32_t count)
@@ -137,8 +137,8 @@ static void test_entry_refusals_named(void **unused)
 static void test_fsm_single_node_matches_plain_fold(void **unused)
 {
     (void)unused;
-    harness h;
-    assert_true(harness_open(&h, 1, 21, 1024, 128));
+    chaos_harness h;
+    assert_true(chaos_harness_open(&h, 1, 21, 1024, 128));
     raft_fixture_elect(&h.fixture, 0);
     led_gen *gen = NULL;
     led_state *plain = NULL;
@@ -146,7 +146,7 @@ static void test_fsm_single_node_matches_plain_fold(void **unused)
     EXPECT_ERR(led_state_open(&plain), TK_OK);
     uint64_t index = 0;
     for (unsigned e = 0; e < 12; e++) {
-        assert_true(harness_propose(&h, 4));
+        assert_true(chaos_harness_propose(&h, 4));
         raft_index last = raft_last_index(h.replicas[0].raft);
         assert_true(raft_fixture_step_until_applied(&h.fixture, 0, last, 1000));
         led_event batch[4]; /* the harness generates an entry's events against one state */
@@ -169,20 +169,20 @@ static void test_fsm_single_node_matches_plain_fold(void **unused)
     assert_int_equal(h.apply_failed, 0);
     led_state_close(plain);
     led_gen_close(gen);
-    harness_close(&h);
+    chaos_harness_close(&h);
 }
 
 /* A follower cut off while the leader snapshots twice comes back by snapshot install. */
 static void test_fsm_follower_catches_up_by_snapshot(void **unused)
 {
     (void)unused;
-    harness h;
-    assert_true(harness_open(&h, 3, 33, 8, 2));
+    chaos_harness h;
+    assert_true(chaos_harness_open(&h, 3, 33, 8, 2));
     raft_fixture_elect(&h.fixture, 0);
     raft_fixture_disconnect(&h.fixture, 0, 2);
     raft_fixture_disconnect(&h.fixture, 1, 2);
     for (unsigned e = 0; e < 30; e++) {
-        if (!harness_propose(&h, 3))
+        if (!chaos_harness_propose(&h, 3))
             fail_msg("entry %u: leader %u", e, raft_fixture_leader_index(&h.fixture));
         raft_index last = raft_last_index(h.replicas[0].raft);
         assert_true(raft_fixture_step_until_applied(&h.fixture, 1, last, 2000));
@@ -190,20 +190,20 @@ static void test_fsm_follower_catches_up_by_snapshot(void **unused)
     clu_fsm_stats lagging;
     clu_fsm_stats_get(h.replicas[2].fsm, &lagging);
     assert_int_equal(lagging.ledger_index, 0);
-    assert_true(harness_heal(&h, 5000));
+    assert_true(chaos_harness_heal(&h, 5000));
     clu_fsm_stats leader, caught_up;
     clu_fsm_stats_get(h.replicas[0].fsm, &leader);
     clu_fsm_stats_get(h.replicas[2].fsm, &caught_up);
     assert_true(leader.snapshots >= 2);
     assert_int_equal(caught_up.restores, 1);
     assert_int_equal(caught_up.ledger_index, 90);
-    harness_verdict v;
-    harness_compare(&h, &v);
+    chaos_harness_verdict v;
+    chaos_harness_compare(&h, &v);
     assert_true(v.converged);
     assert_int_equal(v.first_diverged, 0);
     assert_false(v.state_hash_differs);
     assert_true(v.compared > 0);
-    harness_close(&h);
+    chaos_harness_close(&h);
 }
 
 static void raw_done(struct raft_apply *req, int status, void *result)
@@ -216,10 +216,10 @@ static void raw_done(struct raft_apply *req, int status, void *result)
 static void test_fsm_refuses_undecodable_entry_everywhere(void **unused)
 {
     (void)unused;
-    harness h;
-    assert_true(harness_open(&h, 3, 45, 1024, 128));
+    chaos_harness h;
+    assert_true(chaos_harness_open(&h, 3, 45, 1024, 128));
     raft_fixture_elect(&h.fixture, 0);
-    assert_true(harness_propose(&h, 5));
+    assert_true(chaos_harness_propose(&h, 5));
     struct raft_buffer buf = {.base = raft_malloc(16), .len = 16};
     assert_non_null(buf.base);
     memset(buf.base, 0x5a, buf.len);
@@ -227,8 +227,8 @@ static void test_fsm_refuses_undecodable_entry_everywhere(void **unused)
     int applied_count = -2;
     req.data = &applied_count;
     assert_int_equal(raft_apply(h.replicas[0].raft, &req, &buf, 1, raw_done), 0);
-    assert_true(harness_propose(&h, 5));
-    assert_true(harness_heal(&h, 3000));
+    assert_true(chaos_harness_propose(&h, 5));
+    assert_true(chaos_harness_heal(&h, 3000));
     assert_int_equal(applied_count, 0);
     for (unsigned i = 0; i < 3; i++) {
         clu_fsm_stats s;
@@ -236,11 +236,11 @@ static void test_fsm_refuses_undecodable_entry_everywhere(void **unused)
         assert_int_equal(s.refused_entries, 1);
         assert_int_equal(s.ledger_index, 10);
     }
-    harness_verdict v;
-    harness_compare(&h, &v);
+    chaos_harness_verdict v;
+    chaos_harness_compare(&h, &v);
     assert_int_equal(v.first_diverged, 0);
     assert_false(v.state_hash_differs);
-    harness_close(&h);
+    chaos_harness_close(&h);
 }
 
 int clu_test_raft_fsm(void)
