@@ -4,6 +4,7 @@
 #   make tsan    debug build with ThreadSanitizer, run ctest (CI runs it too)
 #   make demo    install missing dependencies, release build, run `troika demo`
 #   make bench   release build, run troika's benchmarks (bench/actors/run adds the peers)
+#   make chaos-smoke  release build, three short chaos scenarios and 200 sim seeds (root)
 #   make fuzz    clang build with libFuzzer+ASan+UBSan, run each fuzz target FUZZ_SECONDS
 #   make format  reformat the sources with clang-format; make format-check only checks
 # CI=true (set by CI) adds -Werror.
@@ -17,7 +18,7 @@ JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 WERROR      := $(if $(filter true 1,$(CI)),-DTK_WERROR=ON,-DTK_WERROR=OFF)
 SOURCES      = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
-.PHONY: all release test tsan demo bench bench-build fuzz deps deps-check format format-check clean
+.PHONY: all release test tsan demo chaos-smoke bench bench-build fuzz deps deps-check format format-check clean
 
 all: release
 
@@ -45,6 +46,17 @@ tsan: deps
 demo: deps
 	@$(MAKE) --no-print-directory release
 	$(RELEASE_DIR)/app/troika demo --out build/demo
+
+# The chaos harness's smoke (docs/chaos.md): a few real-process scenarios on namespaces, each
+# checked by its invariants, and 200 seeds of the deterministic tier. Campaigns: docs/chaos.md.
+CHAOS_DIR := build/chaos-smoke
+chaos-smoke: deps
+	@$(MAKE) --no-print-directory release
+	rm -rf $(CHAOS_DIR) && mkdir -p $(CHAOS_DIR)
+	$(RELEASE_DIR)/app/troika chaos run --scenario mixed --seed 1 --duration 30 --out $(CHAOS_DIR)/mixed-1
+	$(RELEASE_DIR)/app/troika chaos run --scenario kill-leader --seed 2 --duration 20 --out $(CHAOS_DIR)/kill-leader-2
+	$(RELEASE_DIR)/app/troika chaos run --scenario partition-leader --seed 3 --duration 20 --out $(CHAOS_DIR)/partition-leader-3
+	$(RELEASE_DIR)/app/troika chaos sim --seeds 1..200 --jobs $(JOBS) --quiet
 
 bench-build: release
 
