@@ -55,7 +55,7 @@ static const tk_clock_manual *manual_of(const tk_clock *clock)
 static uint64_t manual_mono_ns(const tk_clock *clock)
 {
     /* relaxed: a reading is one value; it orders nothing else */
-    return atomic_load_explicit(&manual_of(clock)->mono_ns, memory_order_relaxed);
+    return atomic_load_explicit(&manual_of(clock)->mono_ns, memory_order_acquire);
 }
 
 static int64_t manual_wall_ns(const tk_clock *clock)
@@ -75,13 +75,17 @@ void tk_clock_manual_advance(tk_clock_manual *manual, uint64_t delta_ns)
 {
     TK_ASSERT(manual != NULL);
     TK_ASSERT(manual->clock.mono_ns == manual_mono_ns);
-    /* relaxed: the one writer is the test driving time; readers need only whole values */
+    /* The one writer is the test driving time. Wall time moves first and monotonic time is
+     * published after it (release; readers acquire), so that a reader that sees the new
+     * monotonic time and then reads the wall sees the new wall too: an actor that decides on
+     * monotonic time and stamps its event with wall time does not stamp the old one (a risk
+     * monitor test failed that way under ThreadSanitizer's slower schedules). */
     uint64_t mono = atomic_load_explicit(&manual->mono_ns, memory_order_relaxed);
     TK_ASSERT(mono + delta_ns >= mono); /* monotonic time does not wrap */
-    atomic_store_explicit(&manual->mono_ns, mono + delta_ns, memory_order_relaxed);
     int64_t wall = atomic_load_explicit(&manual->wall_ns, memory_order_relaxed);
     TK_ASSERT(delta_ns <= (uint64_t)(INT64_MAX - wall));
     atomic_store_explicit(&manual->wall_ns, wall + (int64_t)delta_ns, memory_order_relaxed);
+    atomic_store_explicit(&manual->mono_ns, mono + delta_ns, memory_order_release);
 }
 
 void tk_clock_manual_set_wall(tk_clock_manual *manual, int64_t wall_ns)

@@ -124,7 +124,11 @@ static tk_err tick_arm(act_ctx *ctx, risk_state *s)
 
 static tk_err on_tick(act_ctx *ctx, risk_state *s)
 {
-    risk_watch_tick(s->watch, tk_clock_mono_ns(s->clock), tk_clock_wall_ns(s->clock), &s->actions);
+    /* monotonic time first, then the wall that stamps what it decides (the order the manual
+     * clock publishes them in: tk_clock_manual_advance) */
+    uint64_t mono = tk_clock_mono_ns(s->clock);
+    int64_t wall = tk_clock_wall_ns(s->clock);
+    risk_watch_tick(s->watch, mono, wall, &s->actions);
     tk_err err = propose_actions(ctx, s);
     if (err != TK_OK) return err;
     err = tick_arm(ctx, s);
