@@ -41,6 +41,11 @@ typedef struct leader_view {
     uint32_t open_count; /* the same, as the ledger has them, for a venue's reconciliation */
     led_order open[EXEC_BOOK_MAX];
     risk_watch_opts watch; /* the risk monitor's seed: the account and the instruments */
+    /* The venue actor's fence for this leadership only: cleared when it ends, and never set
+     * again, so that an actor of an earlier leadership still shutting down cannot send once the
+     * next one has started (found by the chaos harness: a journal restart gave two venue
+     * actors, both sending). */
+    _Atomic bool leading;
 } leader_view;
 
 struct app_trading {
@@ -65,7 +70,6 @@ struct app_trading {
     sup_child_spec root_children[2], strategy_children[1];
     sup_spec root_spec, strategies_spec;
     char webhook_url[NET_URL_BYTES], webhook_chat_id[64];
-    _Atomic bool leading; /* the venue actor's fence */
     /* the journal actor's thread only */
     leader_view *view;    /* the current leadership's, owned; NULL when following */
     leader_view *retired; /* the last one's, kept while its supervisor may still be ending */
@@ -102,6 +106,7 @@ static tk_err start_execution(act_system *sys, act_ref sup, const void *arg, act
         exec_venue_opts o = t->venue_opts;
         o.open = view->open;
         o.open_count = view->open_count;
+        o.leading = &view->leading;
         o.link_to = sup;
         err = exec_venue_spawn(sys, &o, &ref);
     } else {
@@ -223,7 +228,7 @@ static tk_err start(void *arg, act_system *sys, void *view)
     t->view = view;
     for (uint32_t i = 0; i < t->active_spec.child_count; i++) /* each restart reads it */
         t->children[i].arg = view;
-    atomic_store_explicit(&t->leading, true, memory_order_release);
+    atomic_store_explicit(&t->view->leading, true, memory_order_release);
     tk_err err = t->view->instrument_defined ? TK_OK : bootstrap(sys, t);
     if (err == TK_OK) err = sup_start(sys, &t->active_spec, ACT_REF_NONE, &t->active);
     TK_LOG(err == TK_OK ? TK_LOG_INFO : TK_LOG_ERROR, "trading", "leader's actors started",
@@ -235,7 +240,8 @@ static tk_err start(void *arg, act_system *sys, void *view)
 static void stop(void *arg, act_system *sys)
 {
     app_trading *t = arg;
-    atomic_store_explicit(&t->leading, false, memory_order_release); /* nothing more is sent */
+    if (t->view != NULL) /* nothing more is sent by this leadership's actors */
+        atomic_store_explicit(&t->view->leading, false, memory_order_release);
     /* The names go now, not when the actors have shut down: a journal actor restarted while the
      * node leads starts the next leadership's at once. */
     for (uint32_t i = 0; i < LEADER_CHILDREN; i++) {
@@ -243,7 +249,12 @@ static void stop(void *arg, act_system *sys)
         TK_ASSERT(err == TK_OK || err == TK_ENOENT); /* TK_ENOENT: not running (a feed done) */
     }
     if (!act_ref_is_none(t->active)) {
-        act_reason reason = {.kind = ACT_REASON_SHUTDOWN};
+        /* KILL, as OTP's brutal_kill: a supervisor ignores a SHUTDOWN exit signal from anyone
+         * but its parent, and `active` has none, so the leader's actors went on running after
+         * the leadership ended (found by the chaos harness). The kill ends the supervisor and,
+         * through their links, its children; nothing of theirs needs a graceful end (the next
+         * leader reconciles with the venue). */
+        act_reason reason = {.kind = ACT_REASON_KILL};
         tk_err err = act_exit(sys, ACT_REF_NONE, t->active, &reason); /* ESTALE: gone already */
         TK_LOG(TK_LOG_INFO, "trading", "leader's actors stopped", TK_LOG_ERR("err", err));
     }
@@ -379,7 +390,7 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
         v->clock = tk_clock_system();
         v->reconcile_delay_ms = 2u * cfg->election_timeout_ms; /* the fence */
         v->poll_ms = 1000;
-        v->leading = &t->leading;
+        v->leading = NULL; /* each leadership's own (start_execution) */
         v->mailbox_capacity = TRADING_MAILBOX;
         char probe[LED_ID_BYTES];
         if (err == TK_OK && exec_client_order_id(v->prefix, 1, probe) != TK_OK) {
@@ -498,7 +509,7 @@ act_system *app_trading_actors(const app_trading *t)
 void app_trading_stop(app_trading *t)
 {
     if (t == NULL) return;
-    atomic_store_explicit(&t->leading, false, memory_order_release);
+    if (t->view != NULL) atomic_store_explicit(&t->view->leading, false, memory_order_release);
     net_http_close(t->http);  /* requests in flight end; nothing new leaves */
     act_system_close(t->sys); /* the journal actor's terminate stops the leader's actors */
     free(t->view);
