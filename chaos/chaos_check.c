@@ -31,9 +31,10 @@ typedef struct order_rec {
     uint64_t index;
     led_side side;
     char symbol[LED_SYMBOL_BYTES];
-    bool accepted; /* applied: the gate accepted it (or it was adopted) */
-    bool acked;    /* an OrderAcked applied: the venue has it */
-    bool ended;    /* cancelled, rejected by the venue, or filled in full */
+    bool accepted;                  /* applied: the gate accepted it (or it was adopted) */
+    char adopted_cid[LED_ID_BYTES]; /* an adopted order's client order id; "" for ours */
+    bool acked;                     /* an OrderAcked applied: the venue has it */
+    bool ended;                     /* cancelled, rejected by the venue, or filled in full */
     int64_t qty_e8, filled_e8;
 } order_rec;
 
@@ -195,6 +196,8 @@ static void scan_step(void *arg, const es_replay_step *step)
                  adopted ? ev->u.external_order_adopted.symbol : ev->u.order_requested.symbol);
         o->accepted = applied;
         o->acked = adopted;
+        snprintf(o->adopted_cid, sizeof(o->adopted_cid), "%s",
+                 adopted ? ev->u.external_order_adopted.client_order_id : "");
         o->ended = false;
         o->qty_e8 = adopted ? ev->u.external_order_adopted.qty_e8 : ev->u.order_requested.qty_e8;
         o->filled_e8 = adopted ? ev->u.external_order_adopted.filled_qty_e8 : 0;
@@ -459,6 +462,16 @@ static int64_t e8_of(const json_t *v)
     return out;
 }
 
+/* The applied ExternalOrderAdopted that took client order id cid; NULL if none. */
+static const order_rec *adopted_with(const scan *s, const char *cid)
+{
+    if (cid[0] == '\0') return NULL;
+    for (size_t i = 0; i < s->order_count; i++)
+        if (s->orders[i].accepted && strcmp(s->orders[i].adopted_cid, cid) == 0)
+            return &s->orders[i];
+    return NULL;
+}
+
 /* The venue's side of the invariants, against the ledger of v (a whole-history store). */
 typedef struct venue_result {
     bool fetched, once, accepted, fills_match, resolved;
@@ -498,6 +511,11 @@ static void venue_check(const chaos_check_in *in, const scan *s, venue_result *r
         bool ours = strncmp(id, in->order_prefix, prefix_len) == 0 && id[prefix_len] == '-' &&
                     sscanf(id + prefix_len + 1u, "%" SCNu64, &index) == 1;
         const order_rec *rec = ours ? order_at(s, index) : NULL;
+        const order_rec *adopted = adopted_with(s, id);
+        if (adopted != NULL && (rec == NULL || !rec->accepted)) {
+            rec = adopted; /* its fills carry the adoption's index */
+            index = adopted->index;
+        }
         if (r->accepted && (rec == NULL || !rec->accepted)) {
             r->accepted = false;
             snprintf(r->accepted_detail, sizeof(r->accepted_detail),
@@ -552,7 +570,11 @@ static void venue_check(const chaos_check_in *in, const scan *s, venue_result *r
         const order_rec *o = &s->orders[i];
         if (!o->accepted || o->ended) continue;
         char id[64];
-        snprintf(id, sizeof(id), "%s-%" PRIu64, in->order_prefix, o->index);
+        if (o->adopted_cid[0] != '\0') {
+            snprintf(id, sizeof(id), "%s", o->adopted_cid);
+        } else {
+            snprintf(id, sizeof(id), "%s-%" PRIu64, in->order_prefix, o->index);
+        }
         const char *status = NULL;
         for (size_t k = 0; k < n && status == NULL; k++) {
             const json_t *vo = json_array_get(orders, k);

@@ -962,8 +962,30 @@ static void heal_all(run *r)
 /* ---- After the faults -------------------------------------------------------------------------
  */
 
+/* Whether the leader holds an order the risk gate accepted that the venue has not yet taken
+ * (state accepted, not a stop: a stop is held until a bar reaches it). While one does, the
+ * venue actor is still at work and the run is not over. */
+static bool orders_in_flight(const run *r)
+{
+    int leader = leader_now(r);
+    json_t *reply =
+        leader >= 0 ? ask(r->nodes[leader].api, r->token, "{\"op\": \"orders\"}", 1000) : NULL;
+    const json_t *items = json_object_get(reply, "orders");
+    bool waiting = reply == NULL;
+    for (size_t i = 0; i < json_array_size(items) && !waiting; i++) {
+        const json_t *o = json_array_get(items, i);
+        const char *state = json_string_value(json_object_get(o, "state"));
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        waiting = state != NULL && strcmp(state, "accepted") == 0 &&
+                  (kind == NULL || strcmp(kind, "stop") != 0);
+    }
+    json_decref(reply);
+    return waiting;
+}
+
 /* Until the three nodes answer at one ledger index and state hash that has not moved for 3 s
- * (the feed has ended, the venue's answers are in). Records a node's divergence flag. */
+ * (the feed has ended, the venue's answers are in) and the leader has no order on its way to
+ * the venue. Records a node's divergence flag. */
 static bool settle(run *r, bool *diverged, uint64_t *index_out)
 {
     char last_hash[80] = "";
@@ -989,7 +1011,7 @@ static bool settle(run *r, bool *diverged, uint64_t *index_out)
             still_since = run_ms(r);
             continue;
         }
-        if (run_ms(r) - still_since >= 3000u) {
+        if (run_ms(r) - still_since >= 3000u && !orders_in_flight(r)) {
             *index_out = last_index;
             return true;
         }
@@ -1427,10 +1449,16 @@ static int run_all(run *r)
         restarts[i] = json_integer_value(json_object_get(s, "restarts"));
         json_decref(s);
     }
+    /* Freeze all three at once, then end them: stopped one by one, the two left would elect a
+     * leader and apply its LeaderChanged (and what its actors propose) after the first had
+     * stopped, and the stores would end at different indices. A SIGKILL is a crash the stores
+     * recover from (storage.sync: every applied write is in RocksDB's log). */
     for (uint32_t i = 0; i < CHAOS_NODES; i++) {
         r->nodes[i].held_down = true;
-        node_kill_wait(r, i, SIGTERM, 15000);
+        if (r->nodes[i].pid != 0) kill(r->nodes[i].pid, SIGSTOP);
     }
+    for (uint32_t i = 0; i < CHAOS_NODES; i++)
+        node_kill_wait(r, i, SIGKILL, 0);
 
     /* The checker. */
     chaos_check_in in = {.troika = r->troika,

@@ -590,11 +590,14 @@ static void read_state(void *arg, const led_state *state)
         for (uint64_t after = 0; led_state_order_next(state, after, &o) == TK_OK; after = o.index)
             json_array_append_new(
                 rc->items,
-                json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b}", "index",
+                json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b}", "index",
                           (json_int_t)o.index, "symbol", o.symbol, "strategy", o.strategy, "side",
-                          o.side == LED_SIDE_BUY ? "buy" : "sell", "state",
-                          led_order_state_name(o.state), "qty", money_json(o.qty_e8), "price",
-                          money_json(o.price_e8), "filled", money_json(o.filled_qty_e8),
+                          o.side == LED_SIDE_BUY ? "buy" : "sell", "kind",
+                          o.kind == LED_ORDER_MARKET  ? "market"
+                          : o.kind == LED_ORDER_LIMIT ? "limit"
+                                                      : "stop",
+                          "state", led_order_state_name(o.state), "qty", money_json(o.qty_e8),
+                          "price", money_json(o.price_e8), "filled", money_json(o.filled_qty_e8),
                           "reduce_only", o.reduce_only));
     } else if (strcmp(rc->op, "positions") == 0) {
         for (uint32_t i = 0; i < acct.instrument_count; i++) {
