@@ -962,9 +962,9 @@ static void heal_all(run *r)
 /* ---- After the faults -------------------------------------------------------------------------
  */
 
-/* Whether the leader holds an order the risk gate accepted that the venue has not yet taken
- * (state accepted, not a stop: a stop is held until a bar reaches it). While one does, the
- * venue actor is still at work and the run is not over. */
+/* Whether the leader holds an order still on its way: accepted and not yet at the venue (a stop
+ * excepted: it is held until a bar reaches it), or a market order whose fills are not all in.
+ * While one does, the venue actor is still at work and the run is not over. */
 static bool orders_in_flight(const run *r)
 {
     int leader = leader_now(r);
@@ -976,8 +976,14 @@ static bool orders_in_flight(const run *r)
         const json_t *o = json_array_get(items, i);
         const char *state = json_string_value(json_object_get(o, "state"));
         const char *kind = json_string_value(json_object_get(o, "kind"));
-        waiting = state != NULL && strcmp(state, "accepted") == 0 &&
-                  (kind == NULL || strcmp(kind, "stop") != 0);
+        bool market = kind != NULL && strcmp(kind, "market") == 0;
+        bool stop = kind != NULL && strcmp(kind, "stop") == 0;
+        /* accepted and not a held stop: not at the venue yet; a market order acked but not
+         * filled: its fills are still being asked for (a limit order may rest for good) */
+        waiting =
+            state != NULL &&
+            ((strcmp(state, "accepted") == 0 && !stop) ||
+             (market && (strcmp(state, "acked") == 0 || strcmp(state, "partially_filled") == 0)));
     }
     json_decref(reply);
     return waiting;
