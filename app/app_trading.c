@@ -18,9 +18,10 @@
 #include "risk.h"
 #include "sup.h"
 
-#define TRADING_MAILBOX 4096u
-#define JOURNAL_MAILBOX (1u << 16)
-#define LEADER_CHILDREN 3u
+#define VENUE_RECV_WINDOW_MS 1000u /* Binance's recvWindow for the venue actor's requests */
+#define TRADING_MAILBOX      4096u
+#define JOURNAL_MAILBOX      (1u << 16)
+#define LEADER_CHILDREN      3u
 
 _Static_assert(LED_NAME_BYTES <= SUP_ID_BYTES, "a strategy's name is its child id");
 
@@ -377,7 +378,11 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
     if (t->binance) {
         exec_venue_opts *v = &t->venue_opts;
         snprintf(v->venue.base_url, sizeof(v->venue.base_url), "%s", cfg->binance_url);
-        v->venue.recv_window_ms = 5000;
+        /* Binance refuses a signed request that arrives later than recvWindow after its
+         * timestamp (Binance spot API, "Timing security"): a venue-side fence for requests an
+         * old leader built before it stepped down. Short, so that the new leader's wait below
+         * stays short. */
+        v->venue.recv_window_ms = VENUE_RECV_WINDOW_MS;
         err = exec_binance_keys_load(
             &v->venue, cfg->binance_key_file[0] != '\0' ? cfg->binance_key_file : NULL, why,
             why_size);
@@ -388,7 +393,13 @@ tk_err app_trading_start(const app_node_config *cfg, clu_node *node, app_trading
         const char *prefix = cfg->order_prefix[0] != '\0' ? cfg->order_prefix : cfg->cluster_id;
         if (strlen(prefix) < sizeof(v->prefix)) memcpy(v->prefix, prefix, strlen(prefix) + 1u);
         v->clock = tk_clock_system();
-        v->reconcile_delay_ms = 2u * cfg->election_timeout_ms; /* the fence */
+        /* the fence (docs/venues.md, "Fencing"): an old leader has stepped down within two
+         * election timeouts, and what it sent before then is refused by the venue once
+         * recvWindow has passed; after both, what the venue holds is all it will ever take
+         * from the old leader (the chaos harness found an order handed to the HTTP service just
+         * before a leadership transfer reach the venue 2 s later, after the new leader had
+         * reconciled it as never sent) */
+        v->reconcile_delay_ms = 2u * cfg->election_timeout_ms + VENUE_RECV_WINDOW_MS;
         v->poll_ms = 1000;
         v->leading = NULL; /* each leadership's own (start_execution) */
         v->mailbox_capacity = TRADING_MAILBOX;

@@ -1316,6 +1316,14 @@ static bool setup(run *r, char *why, size_t n)
         snprintf(store, sizeof(store), "%s/node%u/store", r->out, i + 1u);
         memcpy(np->store, store, sizeof(store));
         unlink(np->eio_file);
+        struct stat st;
+        char raft[PATH_BYTES];
+        snprintf(raft, sizeof(raft), "%s/node%u/raft", r->out, i + 1u);
+        if (stat(np->store, &st) == 0 || stat(raft, &st) == 0) { /* an earlier run's: kept */
+            snprintf(why, n, "%s holds an earlier run's node: use another --out, or remove it",
+                     np->dir);
+            return false;
+        }
         if (mkdir(np->dir, 0700) != 0 && errno != EEXIST) {
             snprintf(why, n, "%s: %s", np->dir, strerror(errno));
             return false;
