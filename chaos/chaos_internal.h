@@ -40,8 +40,9 @@ typedef struct chaos_check_in {
  * carried exactly once by every store that holds its index, at the index acknowledged; no
  * idempotency key carried twice; the stores at one last index with one chain hash and state
  * hash; `troika audit verify` passing on each; each client order id at the venue once, each
- * with an accepted OrderRequested at its index, and the ledger's fills equal to the venue's;
- * positions and balances equal to an independent fold of deposits and fills. Returns a new
+ * with an accepted OrderRequested (or an adoption) behind it, and the ledger's fills equal to
+ * the venue's; every accepted order ended or resting at the venue, acked; positions and balances
+ * equal to an independent fold of deposits and fills. Returns a new
  * JSON object {"invariants": {NAME: {"ok", "detail"}...}, "nodes": [...], "counts": {...}}
  * (the caller owns it) and sets *ok when every invariant held; NULL when out of memory. */
 json_t *chaos__check(const chaos_check_in *in, bool *ok);
