@@ -622,6 +622,18 @@ static void test_unknown_outcome_not_taken_is_resent(void **state)
     assert_venue_alive(f);
 }
 
+/* The ledger's open orders into open (OPEN_MAX), read while the journal actor is idle: what a
+ * new leader's venue actor starts from. Returns how many. */
+static uint32_t ledger_open_orders(fx *f, led_order open[OPEN_MAX])
+{
+    uint32_t count = 0;
+    const led_state *ledger = clu_journal_state(f->journal);
+    uint64_t after = 0;
+    while (count < OPEN_MAX && led_state_order_next(ledger, after, &open[count]) == TK_OK)
+        after = open[count++].index;
+    return count;
+}
+
 /* A new leader's venue actor reconciles before it sends anything: an order the venue took and
  * filled while the ledger never heard back is acked and filled; an order that never reached
  * the venue is rejected (-2013), not sent late; an order at the venue under the prefix that
@@ -643,11 +655,7 @@ static void test_reconcile_at_start(void **state)
 
     /* the ledger's open orders, read while the journal actor is idle (nothing proposes) */
     led_order open[OPEN_MAX];
-    uint32_t open_count = 0;
-    const led_state *ledger = clu_journal_state(f->journal);
-    uint64_t after = 0;
-    while (open_count < OPEN_MAX && led_state_order_next(ledger, after, &open[open_count]) == TK_OK)
-        after = open[open_count++].index;
+    uint32_t open_count = ledger_open_orders(f, open);
     assert_int_equal(open_count, 2);
     assert_int_equal(open[0].index, sent);
     assert_int_equal(open[1].index, unsent);
@@ -705,11 +713,7 @@ static void test_held_stops_reconciled(void **state)
     assert_int_equal(mock_place(f, fired_cid, LED_SIDE_BUY, LED_ORDER_MARKET, E8 / 10, 0),
                      EXEC_BINANCE_FILLED);
     led_order open[OPEN_MAX];
-    uint32_t open_count = 0;
-    const led_state *ledger = clu_journal_state(f->journal);
-    uint64_t after = 0;
-    while (open_count < OPEN_MAX && led_state_order_next(ledger, after, &open[open_count]) == TK_OK)
-        after = open[open_count++].index;
+    uint32_t open_count = ledger_open_orders(f, open);
     assert_int_equal(open_count, 2);
 
     venue_start(f, open, open_count);
